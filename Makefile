@@ -1,0 +1,200 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ktlsd: one GNU Makefile for the daemon, the control tool, the BPF programs
+# and the three test suites. Everything is built out of tree in $(BUILD).
+#
+#   make              build ktlsd, ktlsctl and the BPF objects
+#   make deps         install build and test dependencies (apt-get)
+#   make test         unit + host suites (plain and ASan/UBSan) + vm suite
+#   make test-unit | test-host | test-vm [KERNEL=linux-image-...]
+#   make demo         run ktlsd on a demo config in front of a demo backend
+#   make fuzz         bounded libFuzzer runs
+#   make install DESTDIR= PREFIX=
+#   make clean
+#
+# V=1 shows full commands. SAN=1 builds with AddressSanitizer + UBSan.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SAN        ?= 0
+BUILD      ?= build$(if $(filter 1,$(SAN)),/asan,)
+CACHE      ?= build/cache
+
+CC         ?= cc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS := openssl libbpf libnl-3.0 libnl-idiag-3.0 inih libsystemd
+
+# Refuse early, with the fix, instead of failing on a missing header later.
+ifeq ($(filter deps deps-bench clean distclean help,$(MAKECMDGOALS)),)
+MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) && echo y),,$(p))) \
+	$(if $(shell command -v $(CLANG)),,clang) $(if $(shell command -v $(BPFTOOL)),,bpftool))
+ifneq ($(MISSING),)
+$(error missing build dependencies: $(MISSING). Run 'make deps' (as root) first)
+endif
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -DKTLSD_VERSION='"$(VERSION)"' -Iinclude -Idaemon -I$(BUILD)/bpf
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
+LIBS        = $(PKG_LIBS) -lpthread
+
+# Kernel selftest harness, taken from Debian's linux-source-6.12 at build time.
+KSRC_TAR   ?= $(firstword $(wildcard /usr/src/linux-source-6.12.tar.xz))
+HARNESS    := $(CACHE)/selftests/kselftest_harness.h
+TEST_CFLAGS = -I$(CACHE)/selftests -Itests/lib -Wno-sign-compare
+
+# ---- sources -------------------------------------------------------------
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+LIBKTLSD    := $(BUILD)/libktlsd.a
+CTL_SRCS    := $(wildcard ctl/*.c)
+BPF_SRCS    := $(wildcard bpf/*.bpf.c)
+BPF_OBJS    := $(BPF_SRCS:%.bpf.c=$(BUILD)/%.bpf.o)
+BPF_SKELS   := $(BPF_SRCS:%.bpf.c=$(BUILD)/%.skel.h)
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+TESTLIB_OBJS := $(TESTLIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*.c))
+HOST_TESTS  := $(patsubst tests/host/%.c,$(BUILD)/tests/host/%,$(wildcard tests/host/*.c))
+VM_TESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
+FUZZERS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*.c))
+
+PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend
+
+.PHONY: all deps deps-bench test test-unit test-host test-vm test-san check \
+	demo fuzz install clean help harness tests bench
+all: $(PROGS) $(BPF_OBJS)
+
+help:
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	$(Q)scripts/install-deps build
+
+deps-bench:
+	$(Q)scripts/install-deps bench
+
+# ---- BPF ---------------------------------------------------------------
+BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu -Iinclude
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard include/ktlsd/*.h)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# ---- C -----------------------------------------------------------------
+$(BUILD)/%.o: %.c | $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c $(HARNESS) | $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c $< -o $@
+
+$(LIBKTLSD): $(DAEMON_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/ktlsd: $(BUILD)/daemon/main.o $(LIBKTLSD)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/ktlsctl: $(CTL_SRCS:%.c=$(BUILD)/%.o) $(LIBKTLSD)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/lib/backend: $(BUILD)/tests/lib/backend.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+TESTLIB_LINK := $(filter-out $(BUILD)/tests/lib/backend.o,$(TESTLIB_OBJS))
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_LINK) $(LIBKTLSD)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/tests/host/%: $(BUILD)/tests/host/%.o $(TESTLIB_LINK) $(LIBKTLSD)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/tests/vm/%: $(BUILD)/tests/vm/%.o $(TESTLIB_LINK) $(LIBKTLSD)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# ---- kselftest harness from linux-source-6.12 ---------------------------
+$(HARNESS):
+	$(Q)scripts/fetch-selftests "$(KSRC_TAR)" "$(CACHE)"
+
+harness: $(HARNESS)
+
+tests: all $(UNIT_TESTS) $(HOST_TESTS) $(VM_TESTS)
+
+# ---- test suites ---------------------------------------------------------
+# 'make test' is what CI runs: it installs what it needs, then runs every
+# suite; each failing suite fails the run.
+test:
+	$(Q)scripts/install-deps build
+	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)$(MAKE) --no-print-directory SAN=1 tests
+	$(Q)scripts/run-suites $(BUILD) $(BUILD)/asan
+
+test-unit: tests
+	$(Q)tests/run-suite unit $(BUILD)
+test-host: tests
+	$(Q)tests/run-suite host $(BUILD)
+test-san:
+	$(Q)$(MAKE) --no-print-directory SAN=1 tests
+	$(Q)tests/run-suite unit build/asan && tests/run-suite host build/asan
+test-vm: tests
+	$(Q)tests/vm/run-vm $(BUILD) $(if $(KERNEL),--kernel $(KERNEL))
+
+check: test
+
+demo: all
+	$(Q)scripts/demo $(BUILD)
+
+fuzz:
+	$(Q)$(MAKE) --no-print-directory CC=clang SAN=0 BUILD=build/fuzz-obj fuzz-build
+	$(Q)tests/fuzz/run build/fuzz-obj
+
+# ---- install -------------------------------------------------------------
+install: all
+	install -D -m 0755 $(BUILD)/ktlsd $(DESTDIR)$(PREFIX)/sbin/ktlsd
+	install -D -m 0755 $(BUILD)/ktlsctl $(DESTDIR)$(PREFIX)/sbin/ktlsctl
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+	install -D -m 0644 examples/ktlsd.conf $(DESTDIR)/etc/ktlsd/ktlsd.conf.example
+	[ ! -e dist/ktlsd.service ] || install -D -m 0644 dist/ktlsd.service $(DESTDIR)/lib/systemd/system/ktlsd.service
+
+clean:
+	rm -rf build/asan build/fuzz-obj $(filter-out build/cache,$(wildcard build/*))
+
+distclean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
