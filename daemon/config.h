@@ -72,6 +72,7 @@ struct cfg_application {
 	struct cfg_security own;		/* options set in this section */
 	char *cgroup;				/* for client-side steering, or NULL */
 	unsigned int line;
+	unsigned int certificate_source_line;	/* 0 = not written: implicit */
 };
 
 struct cfg_port {
@@ -87,6 +88,8 @@ struct cfg_port {
 	struct cfg_security effective;	/* after resolution (policy.c) */
 	struct cfg_versions versions;
 	unsigned int line;
+	unsigned int listen_line, backend_line, transport_line;
+	enum cfg_level source;		/* level ->effective comes from */
 };
 
 struct cfg_connection {
@@ -100,6 +103,8 @@ struct cfg_connection {
 	bool mutual;			/* a client certificate is presented */
 	bool target_name_check;		/* tls-target-name-check = host */
 	unsigned int line;
+	unsigned int server_line;
+	enum cfg_level source;		/* level ->effective comes from */
 };
 
 enum cfg_offload { OFFLOAD_AUTO = 0, OFFLOAD_OFF };
@@ -145,7 +150,8 @@ const char *config_option_name(enum sec_option opt);	/* "certificate", ... */
 /* Fill ->effective of every port and connection; returns errors found. */
 int policy_resolve(struct ktlsd_config *cfg, FILE *diag);
 /* Print each port and connection with every effective setting, its level
- * and file:line. ONLY limits output to one port or connection name. */
+ * and file:line. ONLY limits output to one port or connection name.
+ * Returns 0, or -1 when ONLY names no port or connection. */
 int policy_explain(const struct ktlsd_config *cfg, const char *only, FILE *out);
 
 /* creds.c */
@@ -160,12 +166,21 @@ SSL_CTX *creds_server_ctx(const struct ktlsd_config *cfg,
 			  const struct cfg_port *port, FILE *diag);
 SSL_CTX *creds_client_ctx(const struct ktlsd_config *cfg,
 			  const struct cfg_connection *conn, FILE *diag);
+/*
+ * Per connection, on the SSL made from creds_client_ctx(): set SNI to
+ * conn->server_host and, with tls-target-name-check=host, the host name the
+ * server's certificate must carry. 0 or -1 (address literal with the check
+ * on, or no memory).
+ */
+int creds_client_prepare(SSL *ssl, const struct cfg_connection *conn);
 
 /* verify.c */
 /*
  * After a failed handshake on SSL, a short sentence saying why the peer's
  * certificate was refused ("certificate has expired", "signed with SHA-1",
  * "host name mismatch: ..."), or NULL if verification was not the cause.
+ * Call it before clearing the OpenSSL error queue: "peer sent no
+ * certificate" is only known from there.
  */
 const char *verify_failure_reason(const SSL *ssl);
 

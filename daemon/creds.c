@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * From a resolved port or connection to an SSL_CTX: own certificate chain
+ * and key, trusted CAs, CRLs, protocol versions, ciphers and peer
+ * verification (verify.c). Files are read through creds_load.c.
+ *
+ * Every problem is written to DIAG as
+ *   FILE:LINE: error: [LEVEL] OPTION: message
+ * with the place where the option was set, so the user knows which line of
+ * which section to fix. Warnings have the same shape and do not fail.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <sys/param.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "creds_int.h"
+
+/* Own names: config.c's tables may not be linked into every user. */
+static const char *const option_names[OPT__COUNT] = {
+	[OPT_CERTIFICATE] = "certificate",
+	[OPT_CERTIFICATE_KEY] = "certificate-key",
+	[OPT_TRUSTED_CA] = "trusted-ca",
+	[OPT_CRL] = "crl",
+	[OPT_TLS_CRL] = "tls-crl",
+	[OPT_SEC_PROTOCOL] = "sec-protocol",
+	[OPT_CIPHER_LIST] = "cipher-list",
+	[OPT_TLS_MUTUAL] = "tls-mutual",
+	[OPT_TLS_TARGET_NAME_CHECK] = "tls-target-name-check",
+};
+
+static const char *level_name(enum cfg_level l)
+{
+	switch (l) {
+	case LEVEL_HOST:	return "host";
+	case LEVEL_APPLICATION:	return "application";
+	case LEVEL_PORT:	return "port";
+	case LEVEL_CONNECTION:	return "connection";
+	case LEVEL_UNSET:	break;
+	}
+	return "default";
+}
+
+#define EXPIRY_WARN_DAYS 30
+
+/* Where messages about one port or connection go. */
+struct creds_job {
+	FILE *diag;
+	const struct cfg_security *sec;
+	const char *file;	/* the object's own place, for unset options */
+	unsigned int line;
+	int errors;
+};
+
+static void report(struct creds_job *job, bool is_error, enum sec_option opt,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void report(struct creds_job *job, bool is_error, enum sec_option opt,
+		   const char *fmt, ...)
+{
+	const struct cfg_value *v = &job->sec->opt[opt];
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (is_error)
+		job->errors++;
+	if (!job->diag)
+		return;
+	fprintf(job->diag, "%s:%u: %s: [%s] %s: %s\n",
+		v->file ? v->file : (job->file ? job->file : "-"),
+		v->file ? v->line : job->line, is_error ? "error" : "warning",
+		level_name(v->level), option_names[opt], msg);
+}
+
+static const char *opt_value(const struct creds_job *job, enum sec_option opt)
+{
+	const char *s = job->sec->opt[opt].value;
+
+	return s && *s ? s : NULL;
+}
+
+static const char *ssl_error_text(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	ERR_clear_error();
+	return r ? r : "unknown error";
+}
+
+/* Own certificate dates: expired or not yet valid fail, soon expired warns. */
+static void check_own_dates(struct creds_job *job, X509 *leaf)
+{
+	time_t soon = time(NULL) + EXPIRY_WARN_DAYS * 86400L;
+	int days = 0, secs = 0;
+
+	if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+		report(job, true, OPT_CERTIFICATE, "certificate is not yet valid");
+		return;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+		report(job, true, OPT_CERTIFICATE, "certificate has expired");
+		return;
+	}
+	if (X509_cmp_time(X509_get0_notAfter(leaf), &soon) < 0 &&
+	    ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(leaf)))
+		report(job, false, OPT_CERTIFICATE,
+		       "certificate expires in %d days; renew it", days);
+}
+
+/* Own certificate purpose: a peer applying the seeds' checks refuses it. */
+static void check_own_purpose(struct creds_job *job, X509 *leaf, bool server)
+{
+	int purpose = server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
+
+	if (X509_check_purpose(leaf, purpose, 0) != 1)
+		report(job, false, OPT_CERTIFICATE,
+		       "certificate is not for TLS %s use (extendedKeyUsage lacks %s); peers will refuse it",
+		       server ? "server" : "client",
+		       server ? "serverAuth" : "clientAuth");
+	ERR_clear_error();
+}
+
+static void check_key_mode(struct creds_job *job, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		report(job, false, OPT_CERTIFICATE_KEY,
+		       "%s is readable by %s; make it readable by its owner only (chmod 600)",
+		       path, (st.st_mode & S_IROTH) ? "others" : "its group");
+}
+
+/* certificate + certificate-key: leaf, chain in issuer order, key. */
+static int use_own_credentials(struct creds_job *job, SSL_CTX *ctx,
+			       bool server)
+{
+	const char *cert = opt_value(job, OPT_CERTIFICATE);
+	const char *keyfile = opt_value(job, OPT_CERTIFICATE_KEY);
+	struct creds_bundle b = { 0 };
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = NULL;
+	char err[512];
+	int ret = -1;
+
+	if (!cert) {
+		report(job, true, OPT_CERTIFICATE, "not set; a certificate is required here");
+		return -1;
+	}
+	if (creds_load_list(cert, &b, err, sizeof(err)) < 0) {
+		report(job, true, OPT_CERTIFICATE, "%s", err);
+		goto out;
+	}
+	if (keyfile) {
+		/* The key file's key wins over one bundled with the certificate. */
+		EVP_PKEY_free(b.key);
+		b.key = NULL;
+		if (creds_load_list(keyfile, &b, err, sizeof(err)) < 0) {
+			report(job, true, OPT_CERTIFICATE_KEY, "%s", err);
+			goto out;
+		}
+	}
+	if (!b.key) {
+		report(job, true, OPT_CERTIFICATE_KEY, "%s%s",
+		       keyfile ? "no private key in " : "not set and no private key in ",
+		       keyfile ? keyfile : cert);
+		goto out;
+	}
+	if (!sk_X509_num(b.certs)) {
+		report(job, true, OPT_CERTIFICATE, "no certificate in %s", cert);
+		goto out;
+	}
+	check_key_mode(job, b.key_file);
+	chain = creds_order_chain(b.certs, b.key, &leaf);
+	if (!chain || !leaf) {
+		report(job, true, OPT_CERTIFICATE, "out of memory");
+		goto out;
+	}
+	if (sk_X509_num(b.certs))
+		report(job, false, OPT_CERTIFICATE,
+		       "%d certificate(s) in %s are not part of the chain and are not sent",
+		       sk_X509_num(b.certs), cert);
+	check_own_dates(job, leaf);
+	check_own_purpose(job, leaf, server);
+	if (SSL_CTX_use_certificate(ctx, leaf) != 1 ||
+	    SSL_CTX_set1_chain(ctx, chain) != 1) {
+		report(job, true, OPT_CERTIFICATE, "%s cannot be used (%s)", cert,
+		       ssl_error_text());
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, b.key) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		report(job, true, OPT_CERTIFICATE_KEY,
+		       "the private key in %s does not match the certificate in %s",
+		       b.key_file, cert);
+		goto out;
+	}
+	ret = 0;
+out:
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	creds_bundle_free(&b);
+	return ret;
+}
+
+/* trusted-ca (several CAs per file, several files) and the CRLs. */
+static int use_trust(struct creds_job *job, SSL_CTX *ctx, bool required,
+		     enum sec_option crl_opt, bool send_ca_names)
+{
+	const char *cafile = opt_value(job, OPT_TRUSTED_CA);
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	struct creds_bundle b = { 0 };
+	enum sec_option crl_used = crl_opt;
+	const char *crl;
+	char err[512];
+	int ret = -1;
+
+	if (!cafile) {
+		if (required)
+			report(job, true, OPT_TRUSTED_CA,
+			       "not set; the CA that signs the peer's certificate is required here");
+		return required ? -1 : 0;
+	}
+	if (creds_load_list(cafile, &b, err, sizeof(err)) < 0) {
+		report(job, true, OPT_TRUSTED_CA, "%s", err);
+		goto out;
+	}
+	if (!sk_X509_num(b.certs)) {
+		report(job, true, OPT_TRUSTED_CA, "no certificate in %s", cafile);
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(b.certs); i++) {
+		X509 *ca = sk_X509_value(b.certs, i);
+
+		if (X509_STORE_add_cert(store, ca) != 1 ||
+		    (send_ca_names && SSL_CTX_add_client_CA(ctx, ca) != 1)) {
+			report(job, true, OPT_TRUSTED_CA, "%s: %s", cafile,
+			       ssl_error_text());
+			goto out;
+		}
+	}
+	/* Each side has its own option; accept the other spelling too. */
+	crl = opt_value(job, crl_opt);
+	if (!crl) {
+		crl_used = crl_opt == OPT_CRL ? OPT_TLS_CRL : OPT_CRL;
+		crl = opt_value(job, crl_used);
+	}
+	if (crl) {
+		struct creds_bundle c = { 0 };
+
+		if (creds_load_list(crl, &c, err, sizeof(err)) < 0 ||
+		    !sk_X509_CRL_num(c.crls)) {
+			report(job, true, crl_used, "%s",
+			       sk_X509_CRL_num(c.crls) ? err : "no CRL in the file");
+			creds_bundle_free(&c);
+			goto out;
+		}
+		for (int i = 0; i < sk_X509_CRL_num(c.crls); i++)
+			X509_STORE_add_crl(store, sk_X509_CRL_value(c.crls, i));
+		creds_bundle_free(&c);
+		ERR_clear_error();	/* duplicates are not an error */
+		/* Revocation is checked over the whole chain, root excepted. */
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+				     X509_V_FLAG_CRL_CHECK_ALL);
+	}
+	ret = 0;
+out:
+	creds_bundle_free(&b);
+	return ret;
+}
+
+/* cipher-list: TLS 1.3 suite names (TLS_*) and TLS 1.2 cipher strings may
+ * be mixed, separated by ':'; each part goes to its own OpenSSL call. */
+static int use_ciphers(struct creds_job *job, SSL_CTX *ctx)
+{
+	const char *list = opt_value(job, OPT_CIPHER_LIST);
+	char *copy, *tok, *save = NULL;
+	char v12[1024] = "", v13[1024] = "";
+	int ret = 0;
+
+	if (!list)
+		return 0;
+	copy = strdup(list);
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ": ,", &save); tok;
+	     tok = strtok_r(NULL, ": ,", &save)) {
+		char *dst = strncmp(tok, "TLS_", 4) ? v12 : v13;
+		size_t len = strlen(dst);
+
+		snprintf(dst + len, sizeof(v12) - len, "%s%s", len ? ":" : "", tok);
+	}
+	free(copy);
+	if (v12[0] && SSL_CTX_set_cipher_list(ctx, v12) != 1) {
+		report(job, true, OPT_CIPHER_LIST, "no usable TLS 1.2 cipher in \"%s\" (%s)",
+		       v12, ssl_error_text());
+		ret = -1;
+	}
+	if (v13[0] && SSL_CTX_set_ciphersuites(ctx, v13) != 1) {
+		report(job, true, OPT_CIPHER_LIST, "unknown TLS 1.3 cipher suite in \"%s\" (%s)",
+		       v13, ssl_error_text());
+		ret = -1;
+	}
+	return ret;
+}
+
+static SSL_CTX *new_ctx(struct creds_job *job, const SSL_METHOD *method,
+			const struct cfg_versions *v)
+{
+	SSL_CTX *ctx = SSL_CTX_new(method);
+	int min = v->min_version ? v->min_version : TLS1_2_VERSION;
+
+	if (!ctx) {
+		report(job, true, OPT_SEC_PROTOCOL, "cannot create a TLS context (%s)",
+		       ssl_error_text());
+		return NULL;
+	}
+	if (min < TLS1_2_VERSION)
+		min = TLS1_2_VERSION;	/* older versions are never offered */
+	if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, v->max_version) != 1) {
+		report(job, true, OPT_SEC_PROTOCOL, "unsupported protocol version (%s)",
+		       ssl_error_text());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	return ctx;
+}
+
+static SSL_CTX *finish(struct creds_job *job, SSL_CTX *ctx)
+{
+	if (job->errors) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *creds_server_ctx(const struct ktlsd_config *cfg,
+			  const struct cfg_port *port, FILE *diag)
+{
+	struct creds_job job = {
+		.diag = diag, .sec = &port->effective,
+		.file = cfg ? cfg->path : NULL, .line = port->line,
+	};
+	int mode = port->mutual ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+				: SSL_VERIFY_NONE;
+	SSL_CTX *ctx = new_ctx(&job, TLS_server_method(), &port->versions);
+
+	if (!ctx)
+		return NULL;
+	use_own_credentials(&job, ctx, true);
+	/* The seeds' server sends its trusted CAs to the client (mutual TLS). */
+	use_trust(&job, ctx, port->mutual, OPT_CRL, true);
+	use_ciphers(&job, ctx);
+	if (verify_setup_ctx(ctx, true, mode) < 0)
+		report(&job, true, OPT_TLS_MUTUAL, "cannot set up verification");
+	/* Resuming a session whose client was verified needs a context id
+	 * naming what it was verified for: the port. */
+	if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)port->name,
+			port->name ? MIN(strlen(port->name), SSL_MAX_SID_CTX_LENGTH) : 0) != 1)
+		report(&job, true, OPT_TLS_MUTUAL, "cannot set the session id context");
+	return finish(&job, ctx);
+}
+
+SSL_CTX *creds_client_ctx(const struct ktlsd_config *cfg,
+			  const struct cfg_connection *conn, FILE *diag)
+{
+	struct creds_job job = {
+		.diag = diag, .sec = &conn->effective,
+		.file = cfg ? cfg->path : NULL, .line = conn->line,
+	};
+	SSL_CTX *ctx;
+
+	if (conn->target_name_check && conn->server_host &&
+	    verify_is_ip_literal(conn->server_host)) {
+		report(&job, true, OPT_TLS_TARGET_NAME_CHECK,
+		       "the server is given as the address %s; the host check needs its FQDN",
+		       conn->server_host);
+		return NULL;
+	}
+	ctx = new_ctx(&job, TLS_client_method(), &conn->versions);
+	if (!ctx)
+		return NULL;
+	if (conn->mutual)
+		use_own_credentials(&job, ctx, false);
+	use_trust(&job, ctx, true, OPT_TLS_CRL, false);
+	use_ciphers(&job, ctx);
+	if (verify_setup_ctx(ctx, false, SSL_VERIFY_PEER) < 0)
+		report(&job, true, OPT_TRUSTED_CA, "cannot set up verification");
+	return finish(&job, ctx);
+}
+
+int creds_client_prepare(SSL *ssl, const struct cfg_connection *conn)
+{
+	const char *host = conn->server_host;
+
+	if (!host || !*host)
+		return conn->target_name_check ? -1 : 0;
+	/* SNI carries names only (RFC 6066), never address literals. */
+	if (!verify_is_ip_literal(host) &&
+	    SSL_set_tlsext_host_name(ssl, host) != 1)
+		return -1;
+	if (conn->target_name_check)
+		return verify_expect_host(ssl, host);
+	return 0;
+}

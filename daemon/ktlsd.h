@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ktlsd's private interfaces between the runtime files (workers, sessions,
+ * handshake, forwarding). Each file's exports are listed under its name.
+ * Configuration, credentials and key handoff have their own headers
+ * (config.h, ktls.h).
+ */
+#ifndef KTLSD_KTLSD_H
+#define KTLSD_KTLSD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+
+struct session;
+
+/* What an epoll event points at. */
+enum ev_kind { EV_LISTENER = 1, EV_CLIENT, EV_BACKEND, EV_TIMER, EV_WAKE };
+
+struct ev_handle {
+	enum ev_kind kind;
+	void *obj;	/* struct listener_slot or struct session */
+};
+
+/* One listening socket of one worker (SO_REUSEPORT: each worker has its own). */
+struct listener_slot {
+	struct ev_handle h;
+	int fd;
+	int port_index;		/* into gen->cfg->ports; -1: find by getsockname */
+	struct cfg_addr addr;
+};
+
+/*
+ * A worker thread: one epoll loop owning its listeners and every session it
+ * accepted. Nothing of a session is touched by another thread except the
+ * session list (under ->lock) and the atomic counters in its record.
+ */
+struct worker {
+	int id;
+	pthread_t thread;
+	int epfd;
+	int timerfd;			/* 1 s tick for handshake/idle timeouts */
+	int wakefd;			/* eventfd: reload or stop */
+	struct ev_handle timer_h, wake_h;
+	struct generation *gen;		/* the generation its listeners follow */
+	struct listener_slot *lsn;
+	int n_lsn;
+	int n_handshakes;
+	int n_sessions;
+	struct session *hs_head, *hs_tail;	/* handshakes, oldest first */
+	struct session *sessions;		/* every session, for the ctl */
+	pthread_mutex_t lock;			/* guards ->sessions links */
+	atomic_bool stop;
+	unsigned char scratch[16640];		/* control records, one at a time */
+};
+
+/*
+ * A generation: one loaded configuration with an SSL_CTX per secure port.
+ * Reload builds a new generation and swaps the pointer; sessions keep a
+ * reference to the generation they started under, so established sessions
+ * are untouched and the old one is freed when its last session ends.
+ */
+struct generation {
+	atomic_int refs;
+	struct ktlsd_config *cfg;
+	SSL_CTX **port_ctx;		/* one per cfg->ports[i] */
+	time_t loaded_at;
+};
+
+/* Process-wide state shared by the main thread and the workers. */
+struct daemon_state {
+	_Atomic(struct generation *) gen;	/* current generation */
+	pthread_mutex_t gen_lock;		/* serialises swaps and gets */
+	bool ktls_available;			/* the kernel offers the tls ULP */
+	char ktls_why[160];			/* why not, when it does not */
+	time_t started_at;
+	struct worker **workers;
+	int n_workers;
+	const char *config_path;
+};
+
+extern struct daemon_state g_daemon;
+
+/* Session counters, updated by the workers, read by the control side. */
+struct daemon_counters {
+	atomic_ulong accepted;
+	atomic_ulong handshakes_ok;
+	atomic_ulong handshakes_failed;
+	atomic_ulong handshake_timeouts;
+	atomic_ulong refused_handshake_cap;
+	atomic_ulong refused_session_cap;
+	atomic_ulong backend_failed;
+	atomic_ulong sessions_ktls;
+	atomic_ulong sessions_userspace;
+	atomic_ulong bytes_to_backend;
+	atomic_ulong bytes_to_client;
+	atomic_ulong keyupdate_closed;
+};
+
+extern struct daemon_counters g_counters;
+
+enum session_mode { MODE_HANDSHAKE = 0, MODE_KTLS, MODE_USERSPACE };
+
+/* What the control side shows for a session (ktlsctl sessions). */
+struct session_record {
+	char application[64];
+	char port[96];
+	char peer[64];			/* "[addr]:port" */
+	char peer_subject[256];		/* peer certificate subject or "" */
+	char version[16];		/* "TLSv1.3" */
+	char cipher[64];		/* OpenSSL's name */
+	char mode_why[160];		/* why userspace, when it is */
+	enum session_mode mode;
+	atomic_ullong bytes_in;		/* client -> backend, plaintext */
+	atomic_ullong bytes_out;	/* backend -> client, plaintext */
+	time_t started;
+};
+
+/* One direction of plaintext: client -> backend ("up") or back ("down"). */
+struct flow {
+	int pipe[2];			/* kTLS mode: spliced bytes in flight */
+	unsigned char *buf;		/* userspace mode: bytes in flight */
+	size_t off;			/* userspace mode: next byte to write */
+	size_t buffered;		/* bytes in the pipe or buf */
+	bool src_ready;			/* not known to be empty (no EAGAIN yet) */
+	bool dst_ready;			/* not known to be full */
+	bool src_eof;			/* end of stream seen at the source */
+	bool dst_shut;			/* end of stream passed on */
+	bool ssl_wants_write;		/* userspace SSL_read needs EPOLLOUT */
+	bool ssl_wants_read;		/* userspace SSL_write needs EPOLLIN */
+};
+
+enum session_state { ST_HANDSHAKE, ST_CONNECTING, ST_FORWARD };
+
+struct session {
+	struct worker *w;
+	struct generation *gen;
+	int port_index;
+	enum session_state state;
+	int cfd;			/* TLS side */
+	int bfd;			/* plaintext backend side */
+	struct ev_handle hc, hb;
+	uint32_t cmask, bmask;		/* epoll interest currently registered */
+	SSL *ssl;			/* freed after a kTLS handoff */
+	time_t deadline;		/* monotonic seconds; 0 = none */
+	time_t last_active;		/* monotonic seconds, for idle-timeout */
+	struct session *hs_prev, *hs_next;	/* worker's handshake FIFO */
+	struct session *prev, *next;		/* worker's session list */
+	struct flow up, down;
+	struct session_record rec;
+};
+
+/* forward.c */
+int forward_start(struct session *s);
+/* Move what can be moved both ways; returns 1 when the session is
+ * finished, -1 on error (logged), 0 to wait for more events. */
+int forward_pump(struct session *s);
+void forward_free(struct session *s);
+
+/* generation.c */
+struct generation *generation_build(const char *path, FILE *diag);
+struct generation *generation_get(void);	/* takes a reference */
+void generation_put(struct generation *gen);
+void generation_install(struct generation *gen);	/* becomes current */
+
+/* listener.c */
+/* Bind and listen on ADDR with SO_REUSEPORT (one socket per worker). */
+int listener_open(const struct cfg_addr *addr, char *why, size_t len);
+/* "1.2.3.4:5", "[::1]:5" or "unix:/path", for logs and records. */
+void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len);
+
+/* worker.c */
+int workers_start(int n);
+void workers_stop(void);
+/* Tell every worker that a new generation is current. */
+void workers_notify_reload(void);
+
+/* session.c */
+struct session *session_new(struct worker *w, int fd, struct generation *gen,
+			    int port_index, const struct sockaddr *peer,
+			    socklen_t peerlen);
+void session_close(struct session *s, const char *why);
+void session_event(struct session *s, int which, uint32_t events);
+void session_check_timeouts(struct worker *w, struct timespec *now);
+/* Register the wanted epoll interest for both sockets (only on change). */
+void session_set_interest(struct session *s, uint32_t cmask, uint32_t bmask);
+
+#endif

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Listening sockets. Every worker binds its own socket per listen address
+ * with SO_REUSEPORT, so the kernel spreads new connections over the workers
+ * without a shared accept queue or a lock.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ktlsd.h"
+
+int listener_open(const struct cfg_addr *addr, char *why, size_t len)
+{
+	int one = 1;
+	int fd = socket(addr->ss.ss_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		snprintf(why, len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		snprintf(why, len, "SO_REUSEPORT: %s", strerror(errno));
+		goto fail;
+	}
+	/* "[::]:P" and "0.0.0.0:P" are listed separately when both are
+	 * wanted, so an IPv6 socket never claims IPv4 too. */
+	if (addr->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+		snprintf(why, len, "IPV6_V6ONLY: %s", strerror(errno));
+		goto fail;
+	}
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0) {
+		snprintf(why, len, "bind: %s", strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, 4096) < 0) {
+		snprintf(why, len, "listen: %s", strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX) {
+		snprintf(buf, len, "unix:%s", ((const struct sockaddr_un *)sa)->sun_path);
+	} else {
+		snprintf(buf, len, "family %d", sa->sa_family);
+	}
+}

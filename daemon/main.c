@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ktlsd: TLS for plaintext TCP services, with the record layer in the
+ * kernel (kTLS) where the kernel offers it.
+ *
+ * This file: command line, configuration check and explain modes, start-up,
+ * and the main thread's signal loop (reload on SIGHUP, stop on SIGTERM).
+ * The data path lives in worker.c, session.c and forward.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+#include <openssl/ssl.h>
+
+#include "ktlsd.h"
+#include "ktls.h"
+#include "log.h"
+
+#define DEFAULT_CONFIG "/etc/ktlsd/ktlsd.conf"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"Usage: ktlsd [OPTIONS]\n"
+"       ktlsd --check-config [FILE]\n"
+"       ktlsd --explain [FILE] [PORT|CONNECTION]\n"
+"\n"
+"ktlsd terminates TLS and mutual TLS in front of plaintext TCP services.\n"
+"Each secure port of the configuration is accepted here, the handshake is\n"
+"made with OpenSSL using the port's resolved Host/Application/Port\n"
+"settings, the negotiated keys are handed to the kernel (kTLS) and the\n"
+"plaintext is spliced to the service. Without kTLS in the kernel, or for a\n"
+"cipher the kernel cannot take, the session stays in userspace and the\n"
+"log says why.\n"
+"\n"
+"Options:\n"
+"  -c, --config FILE        configuration file (default " DEFAULT_CONFIG ")\n"
+"  -t, --check-config       check the configuration, load every certificate\n"
+"                           and key, print \"configuration OK\" or every\n"
+"                           error as file:line, and exit 0 or 1\n"
+"  -x, --explain            print each port and connection with every\n"
+"                           effective setting and the level and file:line it\n"
+"                           came from, then exit\n"
+"  -w, --workers N          worker threads (default: [ktlsd] workers, or one\n"
+"                           per CPU)\n"
+"  -v, --verbose            log more (repeat for debug)\n"
+"  -q, --quiet              log warnings and errors only\n"
+"  -h, --help               show this help\n"
+"  -V, --version            show the version\n"
+"\n"
+"Signals: SIGHUP reloads the configuration (a configuration that fails to\n"
+"load is refused and the running one stays in force); SIGTERM and SIGINT\n"
+"stop the daemon.\n"
+"\n"
+"Exit status: 0 on success, 1 on a configuration error, 2 on a usage error,\n"
+"3 when the daemon cannot start (for example a port already in use).\n"
+"\n"
+"See ktlsd.conf(5) for the configuration file and ktlsctl(8) for the\n"
+"control tool.\n");
+}
+
+static int check_config(const char *path)
+{
+	struct generation *gen = generation_build(path, stderr);
+	int errors = 0;
+
+	if (!gen) {
+		fprintf(stderr, "%s: configuration has errors\n", path);
+		return 1;
+	}
+	/* Client connections: load their credentials too. */
+	for (int i = 0; i < gen->cfg->n_conns; i++) {
+		SSL_CTX *ctx = creds_client_ctx(gen->cfg, &gen->cfg->conns[i], stderr);
+
+		if (!ctx)
+			errors++;
+		SSL_CTX_free(ctx);
+	}
+	generation_put(gen);
+	if (errors) {
+		fprintf(stderr, "%s: configuration has errors\n", path);
+		return 1;
+	}
+	printf("%s: configuration OK\n", path);
+	return 0;
+}
+
+static int explain(const char *path, const char *only)
+{
+	struct ktlsd_config *cfg = NULL;
+	int errors = config_load(path, &cfg, stderr);
+	int rc;
+
+	if (errors || !cfg)
+		return 1;
+	rc = policy_explain(cfg, only, stdout);
+	config_free(cfg);
+	return rc ? 1 : 0;
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	/* Each session holds two sockets and, with kTLS, two pipes. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void reload(void)
+{
+	struct generation *gen;
+
+	sd_notify(0, "RELOADING=1");
+	log_notice("reloading %s", g_daemon.config_path);
+	gen = generation_build(g_daemon.config_path, stderr);
+	if (!gen) {
+		log_err("reload refused: %s has errors; the running configuration "
+			"stays in force", g_daemon.config_path);
+	} else {
+		generation_install(gen);
+		workers_notify_reload();
+		log_notice("configuration reloaded");
+	}
+	sd_notify(0, "READY=1");
+}
+
+static int run(const char *path, int workers)
+{
+	struct generation *gen;
+	sigset_t mask;
+	int sfd;
+
+	g_daemon.config_path = path;
+	g_daemon.started_at = time(NULL);
+	gen = generation_build(path, stderr);
+	if (!gen) {
+		log_err("%s: configuration has errors, not starting", path);
+		return 1;
+	}
+	generation_install(gen);
+	if (ktls_probe(g_daemon.ktls_why, sizeof(g_daemon.ktls_why)) == 0) {
+		g_daemon.ktls_available = true;
+		log_notice("kernel TLS available: record crypto runs in the kernel");
+	} else {
+		log_warn("kernel TLS not available (%s): sessions stay in userspace",
+			 g_daemon.ktls_why);
+	}
+	if (workers <= 0)
+		workers = gen->cfg->daemon.workers;
+	if (workers <= 0)
+		workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (workers <= 0)
+		workers = 1;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	/* Block before the workers start so only the signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return 3;
+	}
+	raise_fd_limit();
+	if (workers_start(workers) < 0) {
+		log_err("cannot start: see the errors above");
+		workers_stop();
+		generation_install(NULL);
+		return 3;
+	}
+	log_notice("ready: %d secure port(s), %d worker(s)", gen->cfg->n_ports,
+		   workers);
+	/* Tests and scripts wait for this line instead of sleeping. */
+	printf("ktlsd ready\n");
+	fflush(stdout);
+	sd_notifyf(0, "READY=1\nSTATUS=%d secure port(s), %s",
+		   gen->cfg->n_ports, g_daemon.ktls_available ?
+		   "kernel TLS" : "userspace TLS (no kTLS in this kernel)");
+
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (si.ssi_signo == SIGHUP) {
+			reload();
+			continue;
+		}
+		log_notice("signal %d: stopping", si.ssi_signo);
+		break;
+	}
+	sd_notify(0, "STOPPING=1");
+	workers_stop();
+	generation_install(NULL);
+	close(sfd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "explain", no_argument, NULL, 'x' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = DEFAULT_CONFIG;
+	bool check = false, expl = false;
+	int workers = 0, c;
+
+	log_init();
+	while ((c = getopt_long(argc, argv, "c:txw:vqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'x':
+			expl = true;
+			break;
+		case 'w':
+			workers = atoi(optarg);
+			if (workers <= 0 || workers > 1024) {
+				fprintf(stderr, "ktlsd: --workers: expected 1..1024, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			log_max_level = log_max_level < LOG_LVL_DEBUG ?
+					log_max_level + 1 : LOG_LVL_DEBUG;
+			break;
+		case 'q':
+			log_max_level = LOG_LVL_WARN;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("ktlsd %s (%s)\n", KTLSD_VERSION,
+			       OpenSSL_version(OPENSSL_VERSION));
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	/* --check-config FILE and --explain FILE [NAME] take the file as an
+	 * operand too, the way nginx -t and similar tools are used. */
+	if ((check || expl) && optind < argc)
+		path = argv[optind++];
+	if (check && expl) {
+		fprintf(stderr, "ktlsd: --check-config and --explain exclude each other\n");
+		return 2;
+	}
+	if (check)
+		return check_config(path);
+	if (expl)
+		return explain(path, optind < argc ? argv[optind] : NULL);
+	if (optind < argc) {
+		fprintf(stderr, "ktlsd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	return run(path, workers);
+}

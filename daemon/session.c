@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A session's life: accept -> TLS handshake -> connect to the backend ->
+ * key handoff (kTLS) or userspace mode -> forwarding -> close.
+ *
+ * Every step is driven by epoll events on the worker that accepted the
+ * connection. Only one teardown path exists (session_close), so every
+ * resource is released in one place whatever failed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "ktlsd.h"
+#include "ktls.h"
+#include "log.h"
+
+static time_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static const struct cfg_port *session_port(const struct session *s)
+{
+	return &s->gen->cfg->ports[s->port_index];
+}
+
+static void epoll_set(int epfd, int fd, struct ev_handle *h, uint32_t *cur,
+		      uint32_t want)
+{
+	struct epoll_event ev = { .events = want, .data.ptr = h };
+
+	if (fd < 0 || *cur == want)
+		return;
+	if (*cur == 0 && want)
+		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+	else if (want == 0)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	else
+		epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+	*cur = want;
+}
+
+void session_set_interest(struct session *s, uint32_t cmask, uint32_t bmask)
+{
+	epoll_set(s->w->epfd, s->cfd, &s->hc, &s->cmask, cmask);
+	epoll_set(s->w->epfd, s->bfd, &s->hb, &s->bmask, bmask);
+}
+
+static void hs_list_remove(struct session *s)
+{
+	struct worker *w = s->w;
+
+	if (!s->deadline)
+		return;
+	if (s->hs_prev)
+		s->hs_prev->hs_next = s->hs_next;
+	else
+		w->hs_head = s->hs_next;
+	if (s->hs_next)
+		s->hs_next->hs_prev = s->hs_prev;
+	else
+		w->hs_tail = s->hs_prev;
+	s->hs_prev = s->hs_next = NULL;
+	s->deadline = 0;
+	w->n_handshakes--;
+}
+
+struct session *session_new(struct worker *w, int fd, struct generation *gen,
+			    int port_index, const struct sockaddr *peer,
+			    socklen_t peerlen)
+{
+	const struct cfg_port *port = &gen->cfg->ports[port_index];
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->ssl = SSL_new(gen->port_ctx[port_index]);
+	if (!s->ssl || !SSL_set_fd(s->ssl, fd)) {
+		SSL_free(s->ssl);
+		free(s);
+		log_ssl(LOG_LVL_ERR, "cannot create TLS state");
+		return NULL;
+	}
+	SSL_set_accept_state(s->ssl);
+	s->w = w;
+	s->gen = gen;
+	s->port_index = port_index;
+	s->cfd = fd;
+	s->bfd = -1;
+	s->up.pipe[0] = s->up.pipe[1] = -1;
+	s->down.pipe[0] = s->down.pipe[1] = -1;
+	s->hc.kind = EV_CLIENT;
+	s->hc.obj = s;
+	s->hb.kind = EV_BACKEND;
+	s->hb.obj = s;
+	s->state = ST_HANDSHAKE;
+	s->last_active = mono_now();
+
+	snprintf(s->rec.application, sizeof(s->rec.application), "%s",
+		 port->application ? port->application : "");
+	snprintf(s->rec.port, sizeof(s->rec.port), "%s", port->name);
+	sockaddr_text(peer, s->rec.peer, sizeof(s->rec.peer));
+	(void)peerlen;
+	s->rec.started = time(NULL);
+
+	/* Handshakes time out oldest first: append to the worker's FIFO. */
+	s->deadline = s->last_active +
+		(gen->cfg->daemon.handshake_timeout_ms + 999) / 1000;
+	s->hs_prev = w->hs_tail;
+	if (w->hs_tail)
+		w->hs_tail->hs_next = s;
+	else
+		w->hs_head = s;
+	w->hs_tail = s;
+	w->n_handshakes++;
+	w->n_sessions++;
+
+	pthread_mutex_lock(&w->lock);
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	pthread_mutex_unlock(&w->lock);
+
+	session_event(s, EV_CLIENT, EPOLLIN);
+	return s;
+}
+
+void session_close(struct session *s, const char *why)
+{
+	struct worker *w = s->w;
+
+	if (why)
+		log_debug("session %s %s: closed: %s", s->rec.port, s->rec.peer, why);
+	hs_list_remove(s);
+	session_set_interest(s, 0, 0);
+	forward_free(s);
+	if (s->ssl)
+		SSL_free(s->ssl);
+	if (s->cfd >= 0)
+		close(s->cfd);
+	if (s->bfd >= 0)
+		close(s->bfd);
+	if (s->rec.mode == MODE_KTLS)
+		atomic_fetch_sub(&g_counters.sessions_ktls, 1);
+	else if (s->rec.mode == MODE_USERSPACE)
+		atomic_fetch_sub(&g_counters.sessions_userspace, 1);
+
+	pthread_mutex_lock(&w->lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&w->lock);
+	w->n_sessions--;
+	generation_put(s->gen);
+	free(s);
+}
+
+/* Record what was negotiated, while the SSL object still exists. */
+static void record_negotiated(struct session *s)
+{
+	X509 *peer = SSL_get0_peer_certificate(s->ssl);
+
+	snprintf(s->rec.version, sizeof(s->rec.version), "%s",
+		 SSL_get_version(s->ssl));
+	snprintf(s->rec.cipher, sizeof(s->rec.cipher), "%s",
+		 SSL_get_cipher_name(s->ssl));
+	if (peer)
+		X509_NAME_oneline(X509_get_subject_name(peer),
+				  s->rec.peer_subject, sizeof(s->rec.peer_subject));
+}
+
+static void handshake_failed(struct session *s, int err)
+{
+	const char *reason = verify_failure_reason(s->ssl);
+	char detail[256] = "";
+	unsigned long e = ERR_peek_last_error();
+
+	if (!reason) {
+		if (e)
+			ERR_error_string_n(e, detail, sizeof(detail));
+		else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN)
+			snprintf(detail, sizeof(detail), "peer closed the connection");
+		else
+			snprintf(detail, sizeof(detail), "TLS error %d", err);
+		reason = detail;
+	}
+	ERR_clear_error();
+	atomic_fetch_add(&g_counters.handshakes_failed, 1);
+	log_info("port %s: handshake with %s failed: %s", s->rec.port,
+		 s->rec.peer, reason);
+	session_close(s, NULL);
+}
+
+static int backend_connect(struct session *s)
+{
+	const struct cfg_addr *b = &session_port(s)->backend;
+
+	s->bfd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->bfd < 0)
+		return -1;
+	if (connect(s->bfd, (const struct sockaddr *)&b->ss, b->len) < 0 &&
+	    errno != EINPROGRESS)
+		return -1;
+	s->state = ST_CONNECTING;
+	session_set_interest(s, 0, EPOLLOUT);
+	return 0;
+}
+
+/*
+ * Move the record layer to the kernel, or say why it stays here. Nothing is
+ * buffered inside OpenSSL at this point: read-ahead is off, so the
+ * handshake read exactly up to the peer's Finished, and no tickets were
+ * sent; any application data the client already sent is still in the
+ * socket and will be decrypted by the kernel with the right sequence number.
+ */
+static int handoff(struct session *s)
+{
+	const struct cfg_daemon *d = &s->gen->cfg->daemon;
+	char why[sizeof(s->rec.mode_why)] = "";
+	struct ktls_keys tx, rx;
+	int rc;
+
+	memset(&tx, 0, sizeof(tx));
+	memset(&rx, 0, sizeof(rx));
+	if (d->offload == OFFLOAD_OFF) {
+		snprintf(why, sizeof(why), "offload = off in [ktlsd]");
+	} else if (!g_daemon.ktls_available) {
+		snprintf(why, sizeof(why), "%s", g_daemon.ktls_why);
+	} else if (SSL_has_pending(s->ssl)) {
+		snprintf(why, sizeof(why), "data already buffered in OpenSSL");
+	} else if (ktls_derive(s->ssl, true, &tx, &rx, why, sizeof(why)) < 0) {
+		/* why says which cipher cannot be offloaded */
+	} else {
+		rc = ktls_install(s->cfd, &tx, &rx, why, sizeof(why));
+		ktls_keys_wipe(&tx);
+		ktls_keys_wipe(&rx);
+		if (rc == 0) {
+			s->rec.mode = MODE_KTLS;
+			atomic_fetch_add(&g_counters.sessions_ktls, 1);
+			/* The kernel owns the record layer now: drop OpenSSL's
+			 * state (and its buffers) for this connection. */
+			SSL_free(s->ssl);
+			s->ssl = NULL;
+			return 0;
+		}
+		if (rc == -ENOTRECOVERABLE) {
+			/* TX is installed but RX is not: no way back. */
+			s->rec.mode = MODE_USERSPACE;
+			atomic_fetch_add(&g_counters.sessions_userspace, 1);
+			log_warn("port %s: %s: %s", s->rec.port, s->rec.peer, why);
+			session_close(s, why);
+			return -1;
+		}
+	}
+	ktls_keys_wipe(&tx);
+	ktls_keys_wipe(&rx);
+	s->rec.mode = MODE_USERSPACE;
+	snprintf(s->rec.mode_why, sizeof(s->rec.mode_why), "%s", why);
+	atomic_fetch_add(&g_counters.sessions_userspace, 1);
+	log_debug("port %s: %s: userspace mode: %s", s->rec.port, s->rec.peer, why);
+	return 0;
+}
+
+static void step_handshake(struct session *s)
+{
+	int rc = SSL_do_handshake(s->ssl);
+
+	if (rc == 1) {
+		hs_list_remove(s);
+		atomic_fetch_add(&g_counters.handshakes_ok, 1);
+		record_negotiated(s);
+		if (backend_connect(s) < 0) {
+			atomic_fetch_add(&g_counters.backend_failed, 1);
+			log_warn("port %s: backend %s: %s", s->rec.port,
+				 session_port(s)->backend_text, strerror(errno));
+			session_close(s, NULL);
+		}
+		return;
+	}
+	switch (SSL_get_error(s->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		session_set_interest(s, EPOLLIN, 0);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		session_set_interest(s, EPOLLOUT, 0);
+		return;
+	default:
+		handshake_failed(s, SSL_get_error(s->ssl, rc));
+	}
+}
+
+static void step_connected(struct session *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &err, &len);
+	if (err) {
+		atomic_fetch_add(&g_counters.backend_failed, 1);
+		log_warn("port %s: backend %s: %s", s->rec.port,
+			 session_port(s)->backend_text, strerror(err));
+		session_close(s, NULL);
+		return;
+	}
+	if (handoff(s) < 0)
+		return;	/* closed */
+	s->state = ST_FORWARD;
+	if (forward_start(s) < 0) {
+		session_close(s, "out of memory or file descriptors");
+		return;
+	}
+	session_event(s, EV_BACKEND, 0);
+}
+
+void session_event(struct session *s, int which, uint32_t events)
+{
+	int rc;
+
+	s->last_active = mono_now();
+	switch (s->state) {
+	case ST_HANDSHAKE:
+		step_handshake(s);
+		return;
+	case ST_CONNECTING:
+		step_connected(s);
+		return;
+	case ST_FORWARD:
+		break;
+	}
+	/* Readiness from epoll: the side that fired can make progress. */
+	if (which == EV_CLIENT) {
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+			s->up.src_ready = true;
+			if (s->down.ssl_wants_read)
+				s->down.dst_ready = true;
+		}
+		if (events & (EPOLLOUT | EPOLLERR)) {
+			s->down.dst_ready = true;
+			if (s->up.ssl_wants_write)
+				s->up.src_ready = true;
+		}
+	} else if (events) {
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			s->down.src_ready = true;
+		if (events & (EPOLLOUT | EPOLLERR))
+			s->up.dst_ready = true;
+	}
+	rc = forward_pump(s);
+	if (rc != 0)
+		session_close(s, rc > 0 ? "both directions finished" : "error");
+}
+
+void session_check_timeouts(struct worker *w, struct timespec *now)
+{
+	/* The FIFO is ordered by deadline: stop at the first one not due. */
+	while (w->hs_head && w->hs_head->deadline <= now->tv_sec) {
+		struct session *s = w->hs_head;
+
+		atomic_fetch_add(&g_counters.handshake_timeouts, 1);
+		log_info("port %s: handshake with %s timed out", s->rec.port,
+			 s->rec.peer);
+		session_close(s, NULL);
+	}
+	if (w->gen && w->gen->cfg->daemon.idle_timeout_ms > 0) {
+		time_t idle = (w->gen->cfg->daemon.idle_timeout_ms + 999) / 1000;
+		struct session *s = w->sessions, *next;
+
+		for (; s; s = next) {
+			next = s->next;
+			if (s->state == ST_FORWARD &&
+			    now->tv_sec - s->last_active >= idle)
+				session_close(s, "idle timeout");
+		}
+	}
+}

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Workers: the event loops that carry every TLS session.
+ *
+ * Architecture
+ * ------------
+ * The main thread parses the configuration, builds a generation (config +
+ * one SSL_CTX per secure port, generation.c), probes the kernel for kTLS,
+ * starts the workers and then only waits for signals and control requests.
+ * It never touches a session.
+ *
+ * Each worker is one thread with one epoll instance, level-triggered. It
+ * owns:
+ *   - its own listening socket per listen address (SO_REUSEPORT, so the
+ *     kernel balances connections between workers with no shared queue);
+ *   - every connection it accepted: the client socket, the backend socket
+ *     and, in kTLS mode, the two pipes that splice plaintext between them;
+ *   - a timerfd ticking once a second for handshake and idle timeouts;
+ *   - an eventfd through which the main thread says "reload" or "stop".
+ * A session lives and dies in the worker that accepted it, so sessions need
+ * no locks; the only shared things are the session list (read by the
+ * control side under ->lock) and atomic counters.
+ *
+ * A listener may also receive connections for many ports (the steering
+ * programs hand connections for any secure port to one socket): a slot
+ * with port_index -1 recovers the port from getsockname() on the accepted
+ * socket, which returns the address the client actually dialled.
+ *
+ * Reload: the main thread installs a new generation and pokes every
+ * worker's eventfd. A worker then diffs its listeners against the new
+ * configuration: addresses still present keep their socket (no connection
+ * is refused during reload), removed ones are closed, new ones opened. New
+ * handshakes use the new generation's SSL_CTX; established sessions keep a
+ * reference to theirs.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "ktlsd.h"
+#include "log.h"
+
+static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* Make the worker's listeners match GEN: keep, close and open as needed. */
+static int worker_sync_listeners(struct worker *w, struct generation *gen)
+{
+	const struct ktlsd_config *cfg = gen->cfg;
+	struct listener_slot *slots;
+	int n = 0, want = 0, failed = 0;
+
+	for (int i = 0; i < cfg->n_ports; i++)
+		want += cfg->ports[i].n_listen;
+	slots = calloc(want ? want : 1, sizeof(*slots));
+	if (!slots)
+		return -1;
+
+	for (int i = 0; i < cfg->n_ports; i++) {
+		for (int j = 0; j < cfg->ports[i].n_listen; j++) {
+			const struct cfg_addr *a = &cfg->ports[i].listen[j];
+			struct listener_slot *s = &slots[n];
+
+			s->fd = -1;
+			for (int k = 0; k < w->n_lsn; k++) {
+				if (w->lsn[k].fd >= 0 && same_addr(&w->lsn[k].addr, a)) {
+					s->fd = w->lsn[k].fd;
+					w->lsn[k].fd = -1;	/* moved */
+					break;
+				}
+			}
+			if (s->fd < 0) {
+				char why[128], txt[80];
+
+				s->fd = listener_open(a, why, sizeof(why));
+				if (s->fd < 0) {
+					sockaddr_text((const struct sockaddr *)&a->ss,
+						  txt, sizeof(txt));
+					log_err("port %s: cannot listen on %s: %s",
+						cfg->ports[i].name, txt, why);
+					failed++;
+					continue;
+				}
+			}
+			s->addr = *a;
+			s->port_index = i;
+			s->h.kind = EV_LISTENER;
+			s->h.obj = s;
+			n++;
+		}
+	}
+	/* Close what the new configuration no longer lists. */
+	for (int k = 0; k < w->n_lsn; k++) {
+		if (w->lsn[k].fd >= 0) {
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lsn[k].fd, NULL);
+			close(w->lsn[k].fd);
+		}
+	}
+	/* Re-register everything: the slots moved in memory. */
+	for (int k = 0; k < n; k++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &slots[k].h };
+
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, slots[k].fd, &ev) < 0)
+			epoll_ctl(w->epfd, EPOLL_CTL_ADD, slots[k].fd, &ev);
+	}
+	free(w->lsn);
+	w->lsn = slots;
+	w->n_lsn = n;
+	return failed ? -1 : 0;
+}
+
+/* For sockets steered from many ports: which port did the client dial? */
+static int port_for_local_address(const struct ktlsd_config *cfg, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	port = ss.ss_family == AF_INET ?
+		((struct sockaddr_in *)&ss)->sin_port :
+		((struct sockaddr_in6 *)&ss)->sin6_port;
+	for (int i = 0; i < cfg->n_ports; i++) {
+		for (int j = 0; j < cfg->ports[i].n_listen; j++) {
+			const struct sockaddr_storage *l = &cfg->ports[i].listen[j].ss;
+			int lport = l->ss_family == AF_INET ?
+				((const struct sockaddr_in *)l)->sin_port :
+				((const struct sockaddr_in6 *)l)->sin6_port;
+
+			if (lport == port)
+				return i;
+		}
+	}
+	return -1;
+}
+
+static void worker_accept(struct worker *w, struct listener_slot *slot)
+{
+	const struct cfg_daemon *d = &w->gen->cfg->daemon;
+
+	/* Bounded batch: one busy port must not starve the other sockets. */
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int port, fd;
+
+		fd = accept4(slot->fd, (struct sockaddr *)&peer, &plen,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		atomic_fetch_add(&g_counters.accepted, 1);
+		/* Caps are per worker: the configured totals divided evenly. */
+		if (w->n_handshakes >= (d->max_handshakes + g_daemon.n_workers - 1) /
+					g_daemon.n_workers) {
+			atomic_fetch_add(&g_counters.refused_handshake_cap, 1);
+			close(fd);
+			continue;
+		}
+		if (w->n_sessions >= (d->max_sessions + g_daemon.n_workers - 1) /
+				      g_daemon.n_workers) {
+			atomic_fetch_add(&g_counters.refused_session_cap, 1);
+			close(fd);
+			continue;
+		}
+		port = slot->port_index >= 0 ? slot->port_index :
+			port_for_local_address(w->gen->cfg, fd);
+		if (port < 0) {
+			close(fd);
+			continue;
+		}
+		atomic_fetch_add(&w->gen->refs, 1);
+		if (!session_new(w, fd, w->gen, port, (struct sockaddr *)&peer, plen)) {
+			generation_put(w->gen);
+			close(fd);
+		}
+	}
+}
+
+static void worker_reload(struct worker *w)
+{
+	struct generation *gen = generation_get();
+
+	if (!gen || gen == w->gen) {
+		generation_put(gen);
+		return;
+	}
+	worker_sync_listeners(w, gen);
+	generation_put(w->gen);
+	w->gen = gen;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[64];
+
+	while (!atomic_load(&w->stop)) {
+		int n = epoll_wait(w->epfd, evs, 64, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ev_handle *h = evs[i].data.ptr;
+			uint64_t v;
+
+			switch (h->kind) {
+			case EV_LISTENER:
+				worker_accept(w, h->obj);
+				break;
+			case EV_CLIENT:
+			case EV_BACKEND:
+				session_event(h->obj, h->kind, evs[i].events);
+				break;
+			case EV_TIMER: {
+				struct timespec now;
+
+				if (read(w->timerfd, &v, sizeof(v)) < 0)
+					break;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				session_check_timeouts(w, &now);
+				break;
+			}
+			case EV_WAKE:
+				if (read(w->wakefd, &v, sizeof(v)) < 0)
+					break;
+				worker_reload(w);
+				break;
+			}
+		}
+	}
+	/* Shutting down: end every session of this worker. */
+	while (w->sessions)
+		session_close(w->sessions, "daemon stopping");
+	return NULL;
+}
+
+static int worker_init(struct worker *w, int id)
+{
+	struct itimerspec tick = { { 1, 0 }, { 1, 0 } };
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	w->id = id;
+	pthread_mutex_init(&w->lock, NULL);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->timerfd < 0 || w->wakefd < 0)
+		return -1;
+	timerfd_settime(w->timerfd, 0, &tick, NULL);
+	w->timer_h.kind = EV_TIMER;
+	w->wake_h.kind = EV_WAKE;
+	ev.data.ptr = &w->timer_h;
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
+	ev.data.ptr = &w->wake_h;
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
+	w->gen = generation_get();
+	return worker_sync_listeners(w, w->gen);
+}
+
+int workers_start(int n)
+{
+	g_daemon.workers = calloc(n, sizeof(*g_daemon.workers));
+	if (!g_daemon.workers)
+		return -1;
+	g_daemon.n_workers = n;
+	for (int i = 0; i < n; i++) {
+		struct worker *w = calloc(1, sizeof(*w));
+
+		if (!w)
+			return -1;
+		g_daemon.workers[i] = w;
+		if (worker_init(w, i) < 0)
+			return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&g_daemon.workers[i]->thread, NULL,
+				   worker_main, g_daemon.workers[i]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void worker_poke(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wakefd, &one, sizeof(one)) < 0)
+		log_warn("worker %d: cannot wake: %s", w->id, strerror(errno));
+}
+
+void workers_notify_reload(void)
+{
+	for (int i = 0; i < g_daemon.n_workers; i++)
+		worker_poke(g_daemon.workers[i]);
+}
+
+void workers_stop(void)
+{
+	for (int i = 0; i < g_daemon.n_workers; i++) {
+		atomic_store(&g_daemon.workers[i]->stop, true);
+		worker_poke(g_daemon.workers[i]);
+	}
+	for (int i = 0; i < g_daemon.n_workers; i++) {
+		struct worker *w = g_daemon.workers[i];
+
+		pthread_join(w->thread, NULL);
+		for (int k = 0; k < w->n_lsn; k++)
+			close(w->lsn[k].fd);
+		free(w->lsn);
+		close(w->epfd);
+		close(w->timerfd);
+		close(w->wakefd);
+		generation_put(w->gen);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+	}
+	free(g_daemon.workers);
+	g_daemon.workers = NULL;
+	g_daemon.n_workers = 0;
+}

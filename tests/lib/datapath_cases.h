@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The data-path matrix, shared by the host suite (userspace TLS: the host
+ * kernel has no kTLS) and the vm suite (real kTLS). The including file
+ * defines DATAPATH_EXPECT_KTLS to 0 or 1 before including this header.
+ *
+ * ktlsd runs for real with a generated configuration: one secure port in
+ * front of a "sink" backend (hashes what arrives) and one in front of a
+ * "source" backend (sends random bytes and prints their hash). Stock
+ * openssl s_client and GnuTLS gnutls-cli are the peers, one variant per
+ * TLS version x cipher. Every transfer is checked byte-exact by SHA-256.
+ */
+#ifndef KTLSD_DATAPATH_CASES_H
+#define KTLSD_DATAPATH_CASES_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+#include "pki.h"
+#include "testlib.h"
+
+#ifndef DATAPATH_EXPECT_KTLS
+#error "define DATAPATH_EXPECT_KTLS before including datapath_cases.h"
+#endif
+
+/* Payload per direction: 64 MiB unless KTLSD_TEST_BYTES says otherwise. */
+static size_t payload_bytes(void)
+{
+	const char *e = getenv("KTLSD_TEST_BYTES");
+
+	return e ? strtoull(e, NULL, 0) : 64u << 20;
+}
+
+/* kTLS counters from /proc/net/tls_stat (absent without the tls module). */
+static long tls_stat(const char *name)
+{
+	char key[64];
+	long val;
+	FILE *f = fopen("/proc/net/tls_stat", "r");
+	long found = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &val) == 2)
+		if (!strcmp(key, name))
+			found = val;
+	fclose(f);
+	return found;
+}
+
+FIXTURE(datapath) {
+	char *dir;
+	char conf[512], log[512], payload[512], received[512], errlog[512];
+	char payload_hex[65];
+	struct tl_proc sink, source, daemon;
+	int sink_port, source_port;	/* backends */
+	int up_port, down_port;		/* ktlsd's secure ports */
+	long tx_before, rx_before;
+};
+
+FIXTURE_VARIANT(datapath) {
+	const char *version;		/* "-tls1_2" / "-tls1_3" */
+	const char *cipher_opt;		/* "-cipher" / "-ciphersuites" */
+	const char *cipher;		/* OpenSSL name */
+	const char *gnutls_priority;
+};
+
+FIXTURE_VARIANT_ADD(datapath, tls12_aes_128_gcm) {
+	.version = "-tls1_2", .cipher_opt = "-cipher",
+	.cipher = "ECDHE-ECDSA-AES128-GCM-SHA256",
+	.gnutls_priority = "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+AES-128-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
+};
+FIXTURE_VARIANT_ADD(datapath, tls12_aes_256_gcm) {
+	.version = "-tls1_2", .cipher_opt = "-cipher",
+	.cipher = "ECDHE-ECDSA-AES256-GCM-SHA384",
+	.gnutls_priority = "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+AES-256-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
+};
+FIXTURE_VARIANT_ADD(datapath, tls12_chacha20_poly1305) {
+	.version = "-tls1_2", .cipher_opt = "-cipher",
+	.cipher = "ECDHE-ECDSA-CHACHA20-POLY1305",
+	.gnutls_priority = "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+CHACHA20-POLY1305:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
+};
+FIXTURE_VARIANT_ADD(datapath, tls13_aes_128_gcm) {
+	.version = "-tls1_3", .cipher_opt = "-ciphersuites",
+	.cipher = "TLS_AES_128_GCM_SHA256",
+	.gnutls_priority = "NONE:+VERS-TLS1.3:+AES-128-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
+};
+FIXTURE_VARIANT_ADD(datapath, tls13_aes_256_gcm) {
+	.version = "-tls1_3", .cipher_opt = "-ciphersuites",
+	.cipher = "TLS_AES_256_GCM_SHA384",
+	.gnutls_priority = "NONE:+VERS-TLS1.3:+AES-256-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
+};
+FIXTURE_VARIANT_ADD(datapath, tls13_chacha20_poly1305) {
+	.version = "-tls1_3", .cipher_opt = "-ciphersuites",
+	.cipher = "TLS_CHACHA20_POLY1305_SHA256",
+	.gnutls_priority = "NONE:+VERS-TLS1.3:+CHACHA20-POLY1305:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
+};
+
+FIXTURE_SETUP(datapath)
+{
+	ASSERT_NE(NULL, pki_dir());
+	self->dir = tl_tmpdir();
+	ASSERT_NE(NULL, self->dir);
+	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
+	snprintf(self->errlog, sizeof(self->errlog), "%s/peer.err", self->dir);
+	snprintf(self->payload, sizeof(self->payload), "%s/payload", self->dir);
+	snprintf(self->received, sizeof(self->received), "%s/received", self->dir);
+	ASSERT_EQ(0, tl_backend_start(&self->sink, "sink", 0, &self->sink_port));
+	ASSERT_EQ(0, tl_backend_start(&self->source, "source", payload_bytes(),
+				      &self->source_port));
+	self->up_port = tl_free_port();
+	self->down_port = tl_free_port();
+	ASSERT_NE(self->up_port, self->down_port);
+	ASSERT_EQ(0, tl_write_file(self->conf,
+		"[ktlsd]\n"
+		"workers = 2\n"
+		"\n"
+		"[security]\n"
+		"certificate = %s\n"
+		"certificate-key = %s\n"
+		"trusted-ca = %s\n"
+		"\n"
+		"[application Sink]\n"
+		"[port Sink:secure]\n"
+		"listen = 127.0.0.1:%d\n"
+		"backend = 127.0.0.1:%d\n"
+		"transport = tls=1\n"
+		"\n"
+		"[application Source]\n"
+		"[port Source:secure]\n"
+		"listen = 127.0.0.1:%d\n"
+		"backend = 127.0.0.1:%d\n"
+		"transport = tls=1\n",
+		pki_file("server-chain.pem"), pki_file("server.key"),
+		pki_file("root.crt"), self->up_port, self->sink_port,
+		self->down_port, self->source_port));
+	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	self->tx_before = tls_stat("TlsTxSw");
+	self->rx_before = tls_stat("TlsRxSw");
+}
+
+FIXTURE_TEARDOWN(datapath)
+{
+	tl_stop(&self->daemon);
+	tl_stop(&self->sink);
+	tl_stop(&self->source);
+	tl_rmtree(self->dir);
+	free(self->dir);
+}
+
+/* The session ran where it should, proven by the kernel where it can be. */
+static void check_mode(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(datapath) *self)
+{
+#if DATAPATH_EXPECT_KTLS
+	/* The kernel's own counters, not the daemon's word. */
+	EXPECT_LT(self->tx_before, tls_stat("TlsTxSw"));
+	EXPECT_LT(self->rx_before, tls_stat("TlsRxSw"));
+	EXPECT_EQ(0, tl_file_contains(self->log, "userspace mode"));
+#else
+	EXPECT_EQ(1, tl_file_contains(self->log, "kernel TLS not available"));
+	EXPECT_EQ(1, tl_file_contains(self->log, "userspace mode"));
+#endif
+}
+
+static void openssl_args(const FIXTURE_VARIANT(datapath) *variant,
+			 const char **argv, char *connect, int port,
+			 bool send_eof)
+{
+	int i = 0;
+
+	sprintf(connect, "127.0.0.1:%d", port);
+	argv[i++] = "openssl";
+	argv[i++] = "s_client";
+	argv[i++] = "-connect";
+	argv[i++] = connect;
+	argv[i++] = "-CAfile";
+	argv[i++] = pki_file("root.crt");
+	argv[i++] = "-verify_return_error";
+	argv[i++] = variant->version;
+	argv[i++] = variant->cipher_opt;
+	argv[i++] = variant->cipher;
+	argv[i++] = "-quiet";
+	if (send_eof)
+		argv[i++] = "-no_ign_eof";	/* end of stdin -> close */
+	argv[i] = NULL;
+}
+
+/* Client -> ktlsd -> sink: the sink's hash must equal the payload's. */
+TEST_F_TIMEOUT(datapath, openssl_upload, 900)
+{
+	const char *argv[16];
+	char connect[32], line[256], expect[256];
+
+	ASSERT_EQ(0, tl_random_file(self->payload, payload_bytes()));
+	ASSERT_EQ(0, tl_sha256_file(self->payload, self->payload_hex));
+	openssl_args(variant, argv, connect, self->up_port, true);
+	EXPECT_EQ(0, tl_run(argv, self->payload, NULL, self->errlog, 600000));
+	ASSERT_EQ(0, tl_wait_line(&self->sink, "sink ", line, sizeof(line), 60000));
+	snprintf(expect, sizeof(expect), "sink %zu %s", payload_bytes(),
+		 self->payload_hex);
+	EXPECT_STREQ(expect, line);
+	check_mode(_metadata, self);
+}
+
+/* Source -> ktlsd -> client: the client's bytes hash like the source's. */
+TEST_F_TIMEOUT(datapath, openssl_download, 900)
+{
+	const char *argv[16];
+	char connect[32], line[256], expect[256], got[65];
+
+	openssl_args(variant, argv, connect, self->down_port, false);
+	EXPECT_EQ(0, tl_run(argv, NULL, self->received, self->errlog, 600000));
+	ASSERT_EQ(0, tl_wait_line(&self->source, "source ", line, sizeof(line),
+				  60000));
+	ASSERT_EQ(0, tl_sha256_file(self->received, got));
+	snprintf(expect, sizeof(expect), "source %zu %s", payload_bytes(), got);
+	EXPECT_STREQ(expect, line);
+	check_mode(_metadata, self);
+}
+
+static void gnutls_args(const FIXTURE_VARIANT(datapath) *variant,
+			const char **argv, char *port_s, char *prio, int port)
+{
+	int i = 0;
+
+	sprintf(port_s, "%d", port);
+	sprintf(prio, "--priority=%s", variant->gnutls_priority);
+	argv[i++] = "gnutls-cli";
+	argv[i++] = "--x509cafile";
+	argv[i++] = pki_file("root.crt");
+	argv[i++] = "--verify-hostname=server.test";
+	argv[i++] = prio;
+	argv[i++] = "-p";
+	argv[i++] = port_s;
+	argv[i++] = "--logfile=/dev/null";
+	argv[i++] = "127.0.0.1";
+	argv[i] = NULL;
+}
+
+TEST_F_TIMEOUT(datapath, gnutls_upload, 900)
+{
+	const char *argv[16];
+	char port_s[16], prio[256], line[256], expect[256];
+
+	ASSERT_EQ(0, tl_random_file(self->payload, payload_bytes()));
+	ASSERT_EQ(0, tl_sha256_file(self->payload, self->payload_hex));
+	gnutls_args(variant, argv, port_s, prio, self->up_port);
+	EXPECT_EQ(0, tl_run(argv, self->payload, NULL, self->errlog, 600000));
+	ASSERT_EQ(0, tl_wait_line(&self->sink, "sink ", line, sizeof(line), 60000));
+	snprintf(expect, sizeof(expect), "sink %zu %s", payload_bytes(),
+		 self->payload_hex);
+	EXPECT_STREQ(expect, line);
+	check_mode(_metadata, self);
+}
+
+TEST_F_TIMEOUT(datapath, gnutls_download, 900)
+{
+	const char *argv[16];
+	char port_s[16], prio[256], line[256], expect[256], got[65];
+
+	gnutls_args(variant, argv, port_s, prio, self->down_port);
+	EXPECT_EQ(0, tl_run(argv, NULL, self->received, self->errlog, 600000));
+	ASSERT_EQ(0, tl_wait_line(&self->source, "source ", line, sizeof(line),
+				  60000));
+	ASSERT_EQ(0, tl_sha256_file(self->received, got));
+	snprintf(expect, sizeof(expect), "source %zu %s", payload_bytes(), got);
+	EXPECT_STREQ(expect, line);
+	check_mode(_metadata, self);
+}
+
+#endif

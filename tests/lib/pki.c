@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Test PKI generation and openssl(1) peers; see pki.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pki.h"
+
+static char pki_path[PATH_MAX];
+static pid_t pki_owner;
+
+static int run_wait(const char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static void pki_remove(void)
+{
+	/* Test cases run in forked children: only the creator cleans up. */
+	if (pki_path[0] && getpid() == pki_owner) {
+		const char *const rm[] = { "rm", "-rf", pki_path, NULL };
+
+		run_wait(rm);
+	}
+}
+
+const char *pki_dir(void)
+{
+	char tmpl[] = "/tmp/ktlsd-pki.XXXXXX";
+	const char *const gen[] = { "/bin/sh", "tests/lib/pki.sh", tmpl, NULL };
+
+	if (pki_path[0])
+		return pki_path;
+	if (!mkdtemp(tmpl))
+		return NULL;
+	if (run_wait(gen) < 0) {
+		fprintf(stderr, "# tests/lib/pki.sh %s failed (run from the repository root)\n",
+			tmpl);
+		return NULL;
+	}
+	snprintf(pki_path, sizeof(pki_path), "%s", tmpl);
+	pki_owner = getpid();
+	atexit(pki_remove);
+	return pki_path;
+}
+
+const char *pki_file(const char *name)
+{
+	static char ring[64][PATH_MAX];
+	static unsigned int next;
+	char *buf = ring[next++ % 64];
+
+	snprintf(buf, PATH_MAX, "%s/%s", pki_dir() ? pki_dir() : "/nonexistent",
+		 name);
+	return buf;
+}
+
+int pki_peer_spawn(struct pki_peer *p, const char *const argv[])
+{
+	int out[2], in[2];
+	const char *args[64];
+	int n = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->pid = -1;
+	args[n++] = "openssl";
+	for (int i = 0; argv[i] && n < 63; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(in, O_CLOEXEC) < 0) {
+		close(out[0]);
+		close(out[1]);
+		return -1;
+	}
+	p->pid = fork();
+	if (p->pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(out[1], STDERR_FILENO);
+		execvp("openssl", (char *const *)args);
+		_exit(127);
+	}
+	close(out[1]);
+	close(in[0]);
+	p->out_fd = out[0];
+	p->in_fd = in[1];
+	if (p->pid < 0) {
+		close(out[0]);
+		close(in[1]);
+		return -1;
+	}
+	return 0;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+int pki_peer_wait_for(struct pki_peer *p, const char *needle, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = p->out_fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		ssize_t r;
+
+		p->seen[p->seen_len] = '\0';
+		if (strstr(p->seen, needle))
+			return 0;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		if (p->seen_len + 1 >= sizeof(p->seen)) {
+			/* keep the tail: the needle may straddle the cut */
+			memmove(p->seen, p->seen + sizeof(p->seen) / 2,
+				p->seen_len - sizeof(p->seen) / 2);
+			p->seen_len -= sizeof(p->seen) / 2;
+		}
+		r = read(p->out_fd, p->seen + p->seen_len,
+			 sizeof(p->seen) - 1 - p->seen_len);
+		if (r <= 0)
+			return -1;
+		p->seen_len += r;
+	}
+}
+
+void pki_peer_stop(struct pki_peer *p)
+{
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		waitpid(p->pid, NULL, 0);
+		p->pid = -1;
+	}
+	if (p->in_fd > 0)
+		close(p->in_fd);
+	if (p->out_fd > 0)
+		close(p->out_fd);
+	p->in_fd = p->out_fd = -1;
+}
+
+int pki_free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Helpers for tests that run the daemon and real TLS peers; see testlib.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "testlib.h"
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+const char *tl_build_dir(void)
+{
+	static char dir[PATH_MAX];
+	ssize_t n;
+
+	if (dir[0])
+		return dir;
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (n <= 0)
+		return "build";
+	dir[n] = 0;
+	/* BUILD/tests/SUITE/NAME -> BUILD */
+	for (int i = 0; i < 3; i++)
+		snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	return dir;
+}
+
+char *tl_tmpdir(void)
+{
+	char tmpl[] = "/tmp/ktlsd-test.XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	return d ? strdup(d) : NULL;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+void tl_rmtree(const char *dir)
+{
+	if (dir)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void redirect(int to, const char *path, int flags)
+{
+	int fd = open(path ? path : "/dev/null", flags, 0600);
+
+	if (fd >= 0) {
+		dup2(fd, to);
+		close(fd);
+	}
+}
+
+int tl_spawn(struct tl_proc *p, const char *const argv[], const char *log)
+{
+	int fds[2];
+
+	memset(p, 0, sizeof(*p));
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	snprintf(p->log, sizeof(p->log), "%s", log ? log : "/dev/null");
+	p->pid = fork();
+	if (p->pid < 0)
+		return -1;
+	if (p->pid == 0) {
+		dup2(fds[1], 1);
+		redirect(0, NULL, O_RDONLY);
+		redirect(2, p->log, O_WRONLY | O_CREAT | O_APPEND);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	p->out = fds[0];
+	return 0;
+}
+
+int tl_wait_line(struct tl_proc *p, const char *prefix, char *line, size_t len,
+		 int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		char *nl;
+
+		/* Consume whole lines already read. */
+		while ((nl = memchr(p->pending, '\n', p->pending_len))) {
+			size_t l = nl - p->pending;
+			bool match = strncmp(p->pending, prefix, strlen(prefix)) == 0;
+
+			if (match && line) {
+				size_t c = l < len - 1 ? l : len - 1;
+
+				memcpy(line, p->pending, c);
+				line[c] = 0;
+			}
+			memmove(p->pending, nl + 1, p->pending_len - l - 1);
+			p->pending_len -= l + 1;
+			if (match)
+				return 0;
+		}
+		long long left = deadline - now_ms();
+		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		n = read(p->out, p->pending + p->pending_len,
+			 sizeof(p->pending) - p->pending_len - 1);
+		if (n <= 0)
+			return -1;
+		p->pending_len += n;
+	}
+}
+
+static int wait_status(pid_t pid, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int st;
+
+	/* A pidfd would avoid polling waitpid; it needs a 5.3+ kernel and a
+	 * glibc wrapper bookworm lacks, so poll on a short signal wait. */
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		if (now_ms() > deadline)
+			return -2;
+		{
+			sigset_t set;
+			struct timespec ts = { 0, 20 * 1000000 };
+
+			sigemptyset(&set);
+			sigaddset(&set, SIGCHLD);
+			sigtimedwait(&set, NULL, &ts);
+		}
+	}
+}
+
+int tl_stop(struct tl_proc *p)
+{
+	int st;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, SIGTERM);
+	st = wait_status(p->pid, 10000);
+	if (st == -2) {
+		kill(p->pid, SIGKILL);
+		st = wait_status(p->pid, 10000);
+	}
+	close(p->out);
+	p->pid = 0;
+	return st;
+}
+
+int tl_daemon_start(struct tl_proc *p, const char *conf, const char *log)
+{
+	char bin[PATH_MAX];
+	const char *argv[] = { bin, "-c", conf, "-v", "-v", NULL };
+
+	snprintf(bin, sizeof(bin), "%s/ktlsd", tl_build_dir());
+	if (tl_spawn(p, argv, log) < 0)
+		return -1;
+	if (tl_wait_line(p, "ktlsd ready", NULL, 0, 20000) < 0) {
+		tl_stop(p);
+		return -1;
+	}
+	return 0;
+}
+
+int tl_backend_start(struct tl_proc *p, const char *mode,
+		     unsigned long long bytes, int *port)
+{
+	char bin[PATH_MAX], nbytes[32], line[128];
+	const char *argv[] = { bin, mode, "--bytes", nbytes, NULL };
+
+	snprintf(bin, sizeof(bin), "%s/tests/lib/backend", tl_build_dir());
+	snprintf(nbytes, sizeof(nbytes), "%llu", bytes);
+	if (tl_spawn(p, argv, NULL) < 0)
+		return -1;
+	if (tl_wait_line(p, "listening ", line, sizeof(line), 10000) < 0) {
+		tl_stop(p);
+		return -1;
+	}
+	*port = atoi(line + strlen("listening "));
+	return 0;
+}
+
+int tl_run(const char *const argv[], const char *in, const char *out,
+	   const char *err, int timeout_ms)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		redirect(0, in, O_RDONLY);
+		redirect(1, out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC);
+		redirect(2, err ? err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	st = wait_status(pid, timeout_ms);
+	if (st == -2) {
+		kill(pid, SIGKILL);
+		wait_status(pid, 5000);
+		return -1;
+	}
+	return st;
+}
+
+int tl_random_file(const char *path, size_t bytes)
+{
+	unsigned char buf[65536];
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	while (bytes) {
+		size_t n = bytes < sizeof(buf) ? bytes : sizeof(buf);
+
+		RAND_bytes(buf, n);
+		fwrite(buf, 1, n, f);
+		bytes -= n;
+	}
+	return fclose(f);
+}
+
+int tl_sha256_file(const char *path, char hex[65])
+{
+	unsigned char buf[65536], d[32];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f || !md) {
+		if (f)
+			fclose(f);
+		EVP_MD_CTX_free(md);
+		return -1;
+	}
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		EVP_DigestUpdate(md, buf, n);
+	fclose(f);
+	EVP_DigestFinal_ex(md, d, NULL);
+	EVP_MD_CTX_free(md);
+	for (int i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", d[i]);
+	return 0;
+}
+
+int tl_write_file(const char *path, const char *fmt, ...)
+{
+	FILE *f = fopen(path, "w");
+	va_list ap;
+
+	if (!f)
+		return -1;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	return fclose(f);
+}
+
+int tl_file_contains(const char *path, const char *needle)
+{
+	char *buf;
+	long len;
+	int found;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	buf = calloc(1, len + 1);
+	if (!buf || fread(buf, 1, len, f) != (size_t)len) {
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	found = strstr(buf, needle) != NULL;
+	free(buf);
+	return found;
+}
+
+int tl_free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers for tests that run the real daemon: start ktlsd and the plaintext
+ * backend as child processes and wait for their "ready" lines (never a
+ * sleep), run peers such as openssl s_client to completion with a time
+ * limit, and make and hash payload files.
+ */
+#ifndef KTLSD_TESTLIB_H
+#define KTLSD_TESTLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tl_proc {
+	pid_t pid;
+	int out;		/* read end of the child's stdout */
+	char pending[4096];	/* stdout bytes read but not yet consumed */
+	size_t pending_len;
+	char log[256];		/* the child's stderr goes to this file */
+};
+
+/* The build directory this test binary belongs to (BUILD/tests/x/y). */
+const char *tl_build_dir(void);
+/* A new private directory under /tmp; removed by tl_rmtree(). */
+char *tl_tmpdir(void);
+void tl_rmtree(const char *dir);
+
+/* Start ARGV (NULL-terminated) with stdout on a pipe and stderr to LOG. */
+int tl_spawn(struct tl_proc *p, const char *const argv[], const char *log);
+/* Wait up to TIMEOUT_MS for a stdout line starting with PREFIX; copy it. */
+int tl_wait_line(struct tl_proc *p, const char *prefix, char *line, size_t len,
+		 int timeout_ms);
+/* SIGTERM, then wait (SIGKILL after 10 s). Returns the exit status. */
+int tl_stop(struct tl_proc *p);
+
+/* ktlsd -c CONF -v; waits for "ktlsd ready". 0 or -1. */
+int tl_daemon_start(struct tl_proc *p, const char *conf, const char *log);
+/* backend MODE [--bytes N]; *port gets its TCP port. 0 or -1. */
+int tl_backend_start(struct tl_proc *p, const char *mode,
+		     unsigned long long bytes, int *port);
+
+/* Run ARGV to completion with stdin/stdout from/to files (NULL: /dev/null)
+ * and stderr to ERR (NULL: /dev/null). Returns the exit status, or -1 on
+ * timeout (the child is killed). */
+int tl_run(const char *const argv[], const char *in, const char *out,
+	   const char *err, int timeout_ms);
+
+int tl_random_file(const char *path, size_t bytes);
+/* SHA-256 of a file as 64 hex digits. */
+int tl_sha256_file(const char *path, char hex[65]);
+int tl_write_file(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* 1 if the file contains NEEDLE, 0 if not, -1 if unreadable. */
+int tl_file_contains(const char *path, const char *needle);
+/* A free TCP port on loopback. */
+int tl_free_port(void);
+
+#endif
