@@ -192,6 +192,20 @@ fuzz:
 	$(Q)$(MAKE) --no-print-directory CC=clang SAN=0 BUILD=build/fuzz-obj fuzz-build
 	$(Q)tests/fuzz/run build/fuzz-obj
 
+# libFuzzer targets (clang only): every object of this BUILD is instrumented
+# for coverage and ASan; tests/fuzz/NAME.c becomes $(BUILD)/fuzz/NAME.
+.PHONY: fuzz-build
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer
+fuzz-build: CFLAGS += $(FUZZ_FLAGS)
+# clang's -Wformat=2 also flags vprintf-style helpers that gcc accepts.
+fuzz-build: WARN += -Wno-format-nonliteral
+fuzz-build: $(FUZZERS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBKTLSD)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address -o $@ $< $(LIBKTLSD) $(LIBS)
+
 # ---- install -------------------------------------------------------------
 install: all
 	install -D -m 0755 $(BUILD)/ktlsd $(DESTDIR)$(PREFIX)/sbin/ktlsd

@@ -23,45 +23,6 @@
 #define MAX_LINE 4096
 #define INI_SECTION_MAX 49	/* inih truncates longer section names */
 
-enum section_kind { SEC_NONE, SEC_BAD, SEC_DAEMON, SEC_HOST, SEC_APP, SEC_PORT, SEC_CONN };
-
-struct loader {
-	struct ktlsd_config *cfg;
-	FILE *in, *diag;
-	char *buf;		/* getline buffer */
-	size_t buf_len;
-	unsigned int line;	/* number of the line inih is working on */
-	int errors;
-	enum section_kind kind;
-	int index;		/* into cfg->apps/ports/conns */
-	char where[128];	/* current section as written, for messages */
-	/* [ktlsd] option lines, for duplicates (indexed like daemon_opts) */
-	unsigned int daemon_seen[16];
-	unsigned int daemon_line, host_line;
-};
-
-static const char *const sec_names[OPT__COUNT] = {
-	[OPT_CERTIFICATE] = "certificate",
-	[OPT_CERTIFICATE_KEY] = "certificate-key",
-	[OPT_TRUSTED_CA] = "trusted-ca",
-	[OPT_CRL] = "crl",
-	[OPT_TLS_CRL] = "tls-crl",
-	[OPT_SEC_PROTOCOL] = "sec-protocol",
-	[OPT_CIPHER_LIST] = "cipher-list",
-	[OPT_TLS_MUTUAL] = "tls-mutual",
-	[OPT_TLS_TARGET_NAME_CHECK] = "tls-target-name-check",
-};
-
-enum daemon_opt { D_WORKERS, D_HS_TIMEOUT, D_MAX_HS, D_MAX_SESS, D_IDLE,
-		  D_OFFLOAD, D_CTL_SOCKET, D_CTL_GROUP, D_ANON, D__COUNT };
-static const char *const daemon_names[D__COUNT] = {
-	"workers", "handshake-timeout", "max-handshakes", "max-sessions",
-	"idle-timeout", "offload", "control-socket", "control-group",
-	"allow-anonymous",
-};
-static const char *const app_names[] = { "certificate-source", "cgroup" };
-static const char *const port_names[] = { "listen", "backend", "transport" };
-static const char *const conn_names[] = { "server" };
 static const char *const section_kinds[] = {
 	"ktlsd", "security", "application", "port", "connection",
 };
@@ -76,11 +37,6 @@ const char *config_level_name(enum cfg_level level)
 	case LEVEL_UNSET:	break;
 	}
 	return "unset";
-}
-
-const char *config_option_name(enum sec_option opt)
-{
-	return (unsigned int)opt < OPT__COUNT ? sec_names[opt] : "?";
 }
 
 void cfg_report(FILE *diag, const char *file, unsigned int line,
@@ -102,8 +58,8 @@ void cfg_report(FILE *diag, const char *file, unsigned int line,
 	fputc('\n', diag);
 }
 
-static void __attribute__((format(printf, 4, 5)))
-error_at(struct loader *ld, unsigned int line, const char *opt, const char *fmt, ...)
+void cfg_error_at(struct loader *ld, unsigned int line, const char *opt,
+		  const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -115,7 +71,6 @@ error_at(struct loader *ld, unsigned int line, const char *opt, const char *fmt,
 	cfg_report(ld->diag, ld->cfg->path, line, "error",
 		   ld->kind == SEC_NONE ? NULL : ld->where, opt, "%s", msg);
 }
-#define error(ld, opt, ...) error_at(ld, (ld)->line, opt, __VA_ARGS__)
 
 /* ---- sections ---------------------------------------------------------- */
 
@@ -149,7 +104,7 @@ static bool section_app(struct loader *ld, const char *name)
 	int i = find_app(ld->cfg, name);
 
 	if (i >= 0) {
-		error(ld, NULL, "section already defined at line %u; merge the two sections",
+		cfg_error(ld, NULL, "section already defined at line %u; merge the two sections",
 		      ld->cfg->apps[i].line);
 		return false;
 	}
@@ -175,12 +130,12 @@ static bool section_port(struct loader *ld, const char *name)
 
 	if (!colon || !valid_name(name, (size_t)(colon - name)) ||
 	    !valid_name(colon + 1, strlen(colon + 1))) {
-		error(ld, NULL, "a port section is named APPLICATION:PORT-NAME, e.g. [port StatServer:secure]");
+		cfg_error(ld, NULL, "a port section is named APPLICATION:PORT-NAME, e.g. [port StatServer:secure]");
 		return false;
 	}
 	for (int i = 0; i < ld->cfg->n_ports; i++) {
 		if (!strcmp(ld->cfg->ports[i].name, name)) {
-			error(ld, NULL, "section already defined at line %u; merge the two sections",
+			cfg_error(ld, NULL, "section already defined at line %u; merge the two sections",
 			      ld->cfg->ports[i].line);
 			return false;
 		}
@@ -205,12 +160,12 @@ static bool section_conn(struct loader *ld, const char *name)
 
 	if (!arrow || !valid_name(name, (size_t)(arrow - name)) ||
 	    !valid_name(arrow + 2, strlen(arrow + 2)) || strstr(arrow + 2, "->")) {
-		error(ld, NULL, "a connection section is named CLIENT-APPLICATION->SERVER, e.g. [connection Router->StatServer]");
+		cfg_error(ld, NULL, "a connection section is named CLIENT-APPLICATION->SERVER, e.g. [connection Router->StatServer]");
 		return false;
 	}
 	for (int i = 0; i < ld->cfg->n_conns; i++) {
 		if (!strcmp(ld->cfg->conns[i].name, name)) {
-			error(ld, NULL, "section already defined at line %u; merge the two sections",
+			cfg_error(ld, NULL, "section already defined at line %u; merge the two sections",
 			      ld->cfg->conns[i].line);
 			return false;
 		}
@@ -232,7 +187,7 @@ static bool section_conn(struct loader *ld, const char *name)
 static bool section_once(struct loader *ld, unsigned int *seen)
 {
 	if (*seen) {
-		error(ld, NULL, "section already defined at line %u; merge the two sections", *seen);
+		cfg_error(ld, NULL, "section already defined at line %u; merge the two sections", *seen);
 		return false;
 	}
 	*seen = ld->line;
@@ -250,7 +205,7 @@ static void open_section(struct loader *ld, const char *text, size_t len)
 	snprintf(ld->where, sizeof(ld->where), "%.*s", (int)len, text);
 	if (len > INI_SECTION_MAX) {
 		ld->kind = SEC_NONE;
-		error(ld, NULL, "section name longer than %d characters", INI_SECTION_MAX);
+		cfg_error(ld, NULL, "section name longer than %d characters", INI_SECTION_MAX);
 		ld->kind = SEC_BAD;
 		return;
 	}
@@ -267,7 +222,7 @@ static void open_section(struct loader *ld, const char *text, size_t len)
 
 		ld->kind = daemon ? SEC_DAEMON : SEC_HOST;
 		if (*name) {
-			error(ld, NULL, "[%s] takes no name; write [%s]", sect, sect);
+			cfg_error(ld, NULL, "[%s] takes no name; write [%s]", sect, sect);
 			ld->kind = SEC_BAD;
 			return;
 		}
@@ -276,14 +231,14 @@ static void open_section(struct loader *ld, const char *text, size_t len)
 		   !strcmp(sect, "connection")) {
 		ld->kind = sect[0] == 'a' ? SEC_APP : sect[0] == 'p' ? SEC_PORT : SEC_CONN;
 		if (!*name) {
-			error(ld, NULL, "this section needs a name, e.g. [%s %s]", sect,
+			cfg_error(ld, NULL, "this section needs a name, e.g. [%s %s]", sect,
 			      ld->kind == SEC_APP ? "StatServer" :
 			      ld->kind == SEC_PORT ? "StatServer:secure" : "Router->StatServer");
 			ld->kind = SEC_BAD;
 			return;
 		}
 		if (ld->kind == SEC_APP && !valid_name(name, strlen(name)))
-			error(ld, NULL, "application names have no spaces, brackets, ':', ';', '#' or '='");
+			cfg_error(ld, NULL, "application names have no spaces, brackets, ':', ';', '#' or '='");
 		else if (ld->kind == SEC_APP)
 			ok = section_app(ld, name);
 		else
@@ -294,351 +249,14 @@ static void open_section(struct loader *ld, const char *text, size_t len)
 
 		ld->kind = SEC_NONE;
 		if (hint)
-			error(ld, NULL, "unknown section [%s]; did you mean [%s%s%s]?", ld->where,
+			cfg_error(ld, NULL, "unknown section [%s]; did you mean [%s%s%s]?", ld->where,
 			      hint, *name ? " " : "", name);
 		else
-			error(ld, NULL, "unknown section [%s]; sections are [ktlsd], [security], [application NAME], [port APP:NAME] and [connection APP->SERVER]",
+			cfg_error(ld, NULL, "unknown section [%s]; sections are [ktlsd], [security], [application NAME], [port APP:NAME] and [connection APP->SERVER]",
 			      ld->where);
 	}
 	if (!ok)
 		ld->kind = SEC_BAD;
-}
-
-/* ---- options ------------------------------------------------------------ */
-
-static bool set_string(struct loader *ld, const char *opt, char **dst,
-		       unsigned int *seen, const char *value)
-{
-	if (*seen) {
-		error(ld, opt, "already set at line %u; keep one of the two lines", *seen);
-		return false;
-	}
-	*seen = ld->line;
-	free(*dst);
-	*dst = strdup(value);
-	return *dst != NULL;
-}
-
-/* A security option at any level: syntax only; levels are policy.c's job. */
-static void set_security(struct loader *ld, struct cfg_security *sec,
-			 enum sec_option o, const char *value)
-{
-	struct cfg_value *v = &sec->opt[o];
-	struct cfg_versions ver;
-	const char *why = NULL;
-
-	if (v->value) {
-		error(ld, sec_names[o], "already set at line %u; keep one of the two lines", v->line);
-		return;
-	}
-	switch (o) {
-	case OPT_CERTIFICATE:
-		why = cfg_check_paths(value, true);
-		break;
-	case OPT_CERTIFICATE_KEY:
-	case OPT_TRUSTED_CA:
-	case OPT_CRL:
-	case OPT_TLS_CRL:
-		why = cfg_check_paths(value, false);
-		break;
-	case OPT_SEC_PROTOCOL:
-		why = cfg_parse_sec_protocol(value, &ver);
-		break;
-	case OPT_TLS_MUTUAL:
-		if (strcmp(value, "0") && strcmp(value, "1"))
-			why = "must be 1 (mutual TLS: the client presents a certificate) or 0";
-		break;
-	case OPT_TLS_TARGET_NAME_CHECK:
-		if (strcmp(value, "host") && strcmp(value, "no"))
-			why = "must be host (check the server's certificate against the target host name) or no (the default)";
-		break;
-	case OPT_CIPHER_LIST:	/* checked after parsing: needs allow-anonymous */
-	case OPT__COUNT:
-		break;
-	}
-	if (why) {
-		error(ld, sec_names[o], "\"%s\": %s", value, why);
-		return;
-	}
-	v->value = strdup(value);
-	v->file = ld->cfg->path;
-	v->line = ld->line;
-	/* The level is the section's kind; policy.c relies on it. */
-	v->level = ld->kind == SEC_HOST ? LEVEL_HOST : ld->kind == SEC_APP ? LEVEL_APPLICATION
-		 : ld->kind == SEC_PORT ? LEVEL_PORT : LEVEL_CONNECTION;
-}
-
-static void set_daemon(struct loader *ld, int d, const char *value)
-{
-	struct cfg_daemon *dm = &ld->cfg->daemon;
-	static const long limits[][2] = {
-		[D_WORKERS] = { 0, 1024 }, [D_HS_TIMEOUT] = { 1, 3600 },
-		[D_MAX_HS] = { 1, 1000000 }, [D_MAX_SESS] = { 1, 10000000 },
-		[D_IDLE] = { 0, 7 * 86400 },
-	};
-	long v = 0;
-
-	if (ld->daemon_seen[d]) {
-		error(ld, daemon_names[d], "already set at line %u; keep one of the two lines",
-		      ld->daemon_seen[d]);
-		return;
-	}
-	ld->daemon_seen[d] = ld->line;
-	if (d <= D_IDLE && !cfg_parse_long(value, limits[d][0], limits[d][1], &v)) {
-		error(ld, daemon_names[d], "\"%s\": expected a whole number from %ld to %ld%s",
-		      value, limits[d][0], limits[d][1],
-		      d == D_HS_TIMEOUT || d == D_IDLE ? " (seconds)" : "");
-		return;
-	}
-	switch (d) {
-	case D_WORKERS:		dm->workers = (int)v; break;
-	case D_HS_TIMEOUT:	dm->handshake_timeout_ms = (int)v * 1000; break;
-	case D_MAX_HS:		dm->max_handshakes = (int)v; break;
-	case D_MAX_SESS:	dm->max_sessions = (int)v; break;
-	case D_IDLE:		dm->idle_timeout_ms = (int)v * 1000; break;
-	case D_OFFLOAD:
-		if (!strcmp(value, "auto"))
-			dm->offload = OFFLOAD_AUTO;
-		else if (!strcmp(value, "off"))
-			dm->offload = OFFLOAD_OFF;
-		else
-			error(ld, "offload", "\"%s\": must be auto (kernel TLS when the kernel has it) or off (always userspace)", value);
-		break;
-	case D_CTL_SOCKET:
-		if (value[0] != '/' || strlen(value) >= 108) {
-			error(ld, "control-socket", "\"%s\": must be an absolute path shorter than 108 bytes", value);
-			break;
-		}
-		free(dm->control_socket);
-		dm->control_socket = strdup(value);
-		break;
-	case D_CTL_GROUP:
-		free(dm->control_group);
-		dm->control_group = strdup(value);
-		break;
-	case D_ANON:
-		if (!strcmp(value, "yes") || !strcmp(value, "no"))
-			dm->allow_anonymous = value[0] == 'y';
-		else
-			error(ld, "allow-anonymous", "\"%s\": must be yes or no", value);
-		break;
-	}
-}
-
-static void set_transport(struct loader *ld, struct cfg_port *p, const char *value)
-{
-	static const char *const keys[] = { "tls", "tls-mutual" };
-	char *copy = strdup(value), *tok, *save = NULL;
-	bool tls = false;
-
-	if (!copy)
-		return;
-	for (tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-		char *eq = strchr(tok, '='), *key = tok, *val;
-
-		while (isspace((unsigned char)*key))
-			key++;
-		if (!*key)
-			continue;
-		if (!eq) {
-			error(ld, "transport", "\"%s\": parameters are KEY=VALUE separated by ';', e.g. tls=1;tls-mutual=1", key);
-			continue;
-		}
-		*eq = '\0';
-		val = eq + 1;
-		for (char *e = eq; e > key && isspace((unsigned char)e[-1]); e--)
-			e[-1] = '\0';
-		while (isspace((unsigned char)*val))
-			val++;
-		for (char *e = val + strlen(val); e > val && isspace((unsigned char)e[-1]); e--)
-			e[-1] = '\0';
-		if (!strcmp(key, "tls")) {
-			if (strcmp(val, "1"))
-				error(ld, "transport", "tls=%s: ktlsd only serves secure ports; write tls=1", val);
-			tls = true;
-		} else if (!strcmp(key, "tls-mutual")) {
-			if (strcmp(val, "0") && strcmp(val, "1"))
-				error(ld, "transport", "tls-mutual=%s: must be 1 or 0", val);
-			p->mutual = !strcmp(val, "1");
-		} else {
-			const char *hint = cfg_closest(key, keys, 2);
-
-			error(ld, "transport", "unknown parameter \"%s\"; %s%s%s", key,
-			      hint ? "did you mean " : "the parameters are tls and tls-mutual",
-			      hint ? hint : "", hint ? "?" : "");
-		}
-	}
-	if (!tls)
-		error(ld, "transport", "tls=1 is missing; a port is made secure by tls=1 in its transport: transport = tls=1 (add ;tls-mutual=1 for mutual TLS)");
-	free(copy);
-}
-
-static void set_port(struct loader *ld, struct cfg_port *p, const char *name, const char *value)
-{
-	const char *why;
-
-	if (!strcmp(name, "listen")) {
-		if (set_string(ld, name, &p->listen_text, &p->listen_line, value) &&
-		    (why = cfg_parse_listen(value, p->listen, &p->n_listen)))
-			error(ld, name, "\"%s\": %s", value, why);
-	} else if (!strcmp(name, "backend")) {
-		if (set_string(ld, name, &p->backend_text, &p->backend_line, value) &&
-		    (why = cfg_parse_backend(value, &p->backend)))
-			error(ld, name, "\"%s\": %s", value, why);
-	} else {
-		char *unused = NULL;
-
-		if (set_string(ld, name, &unused, &p->transport_line, value))
-			set_transport(ld, p, value);
-		free(unused);
-	}
-}
-
-static void set_app(struct loader *ld, struct cfg_application *a, const char *name, const char *value)
-{
-	if (!strcmp(name, "cgroup")) {
-		if (a->cgroup) {
-			error(ld, name, "already set; keep one of the two lines");
-			return;
-		}
-		if (value[0] != '/')
-			error(ld, name, "\"%s\": must be an absolute path, e.g. /sys/fs/cgroup/app.slice", value);
-		else
-			a->cgroup = strdup(value);
-		return;
-	}
-	if (a->certificate_source_line) {
-		error(ld, name, "already set at line %u; keep one of the two lines",
-		      a->certificate_source_line);
-		return;
-	}
-	a->certificate_source_line = ld->line;
-	if (!strcmp(value, "host"))
-		a->certificate_source = LEVEL_HOST;
-	else if (!strcmp(value, "application"))
-		a->certificate_source = LEVEL_APPLICATION;
-	else
-		error(ld, name, "\"%s\": must be host (use the [security] settings) or application (use this section's settings)", value);
-}
-
-static void unknown_option(struct loader *ld, const char *name,
-			   const char *const *own, size_t n_own, bool security)
-{
-	const char *cands[OPT__COUNT + 4];
-	const char *hint;
-	size_t n = 0;
-
-	for (size_t i = 0; i < n_own; i++)
-		cands[n++] = own[i];
-	for (int i = 0; security && i < OPT__COUNT; i++)
-		cands[n++] = sec_names[i];
-	if (!strcmp(name, "tls")) {
-		error(ld, name, "tls=1 is set only at the port level, in its transport: transport = tls=1");
-		return;
-	}
-	hint = cfg_closest(name, cands, n);
-	if (hint) {
-		error(ld, name, "unknown option; did you mean %s?", hint);
-		return;
-	}
-	for (int i = 0; i < D__COUNT; i++)
-		if (!strcmp(name, daemon_names[i]))
-			hint = "[ktlsd]";
-	for (int i = 0; i < OPT__COUNT; i++)
-		if (!strcmp(name, sec_names[i]))
-			hint = "[security], [application], [port] or [connection]";
-	for (size_t i = 0; i < 3; i++)
-		if (!strcmp(name, port_names[i]))
-			hint = "[port APP:NAME]";
-	if (!strcmp(name, "server"))
-		hint = "[connection APP->SERVER]";
-	if (!strcmp(name, "certificate-source") || !strcmp(name, "cgroup"))
-		hint = "[application NAME]";
-	if (hint)
-		error(ld, name, "not valid in this section; it belongs in %s", hint);
-	else
-		error(ld, name, "unknown option; see ktlsd.conf(5) for the options of this section");
-}
-
-static int find_name(const char *name, const char *const *names, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (!strcmp(name, names[i]))
-			return i;
-	return -1;
-}
-
-static int on_option(void *user, const char *section, const char *name, const char *value)
-{
-	struct loader *ld = user;
-	struct ktlsd_config *cfg = ld->cfg;
-	int sec = find_name(name, sec_names, OPT__COUNT);
-	int i;
-
-	(void)section;	/* the reader already knows it, with its line */
-	if (ld->kind == SEC_BAD)
-		return 1;	/* the header was reported; skip its body */
-	if (ld->kind == SEC_NONE) {
-		error(ld, name, "option outside any section; put it under [ktlsd] or [security]");
-		return 1;
-	}
-	if (!*value) {
-		error(ld, name, "empty value; give a value or remove the line");
-		return 1;
-	}
-	switch (ld->kind) {
-	case SEC_DAEMON:
-		if ((i = find_name(name, daemon_names, D__COUNT)) >= 0)
-			set_daemon(ld, i, value);
-		else
-			unknown_option(ld, name, daemon_names, D__COUNT, false);
-		break;
-	case SEC_HOST:
-		if (sec >= 0)
-			set_security(ld, &cfg->host, (enum sec_option)sec, value);
-		else
-			unknown_option(ld, name, NULL, 0, true);
-		break;
-	case SEC_APP:
-		if (sec >= 0)
-			set_security(ld, &cfg->apps[ld->index].own, (enum sec_option)sec, value);
-		else if (find_name(name, app_names, 2) >= 0)
-			set_app(ld, &cfg->apps[ld->index], name, value);
-		else
-			unknown_option(ld, name, app_names, 2, true);
-		break;
-	case SEC_PORT:
-		if (sec >= 0)
-			set_security(ld, &cfg->ports[ld->index].own, (enum sec_option)sec, value);
-		else if (find_name(name, port_names, 3) >= 0)
-			set_port(ld, &cfg->ports[ld->index], name, value);
-		else
-			unknown_option(ld, name, port_names, 3, true);
-		break;
-	case SEC_CONN:
-		if (sec >= 0) {
-			set_security(ld, &cfg->conns[ld->index].own, (enum sec_option)sec, value);
-		} else if (!strcmp(name, "server")) {
-			struct cfg_connection *c = &cfg->conns[ld->index];
-			const char *why;
-
-			if (c->server_line) {
-				error(ld, name, "already set at line %u; keep one of the two lines", c->server_line);
-				break;
-			}
-			c->server_line = ld->line;
-			why = cfg_split_server(value, &c->server_host, &c->server_port);
-			if (why)
-				error(ld, name, "\"%s\": %s; write HOST:PORT, e.g. statserver.example.com:7001", value, why);
-		} else {
-			unknown_option(ld, name, conn_names, 1, true);
-		}
-		break;
-	case SEC_NONE:
-	case SEC_BAD:
-		break;
-	}
-	return 1;
 }
 
 /* ---- the line reader ----------------------------------------------------- */
@@ -654,12 +272,12 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	ld->line++;
 	if (memchr(ld->buf, '\0', (size_t)n)) {
-		error(ld, NULL, "NUL byte in the line; the file must be text");
+		cfg_error(ld, NULL, "NUL byte in the line; the file must be text");
 		snprintf(str, (size_t)num, "\n");
 		return str;
 	}
 	if (n >= num - 1) {
-		error(ld, NULL, "line longer than %d characters", num - 2);
+		cfg_error(ld, NULL, "line longer than %d characters", num - 2);
 		snprintf(str, (size_t)num, "\n");
 		return str;
 	}
@@ -671,7 +289,7 @@ static char *read_line(char *str, int num, void *stream)
 		char *close = strchr(s, ']');
 
 		if (!close) {
-			error(ld, NULL, "section header without ']'");
+			cfg_error(ld, NULL, "section header without ']'");
 			ld->kind = SEC_BAD;
 			snprintf(str, (size_t)num, "\n");
 			return str;
@@ -847,7 +465,71 @@ void config_free(struct ktlsd_config *cfg)
 	free(cfg);
 }
 
+struct diag_line {
+	char *text;
+	unsigned long line;
+	size_t order;
+};
+
+static int by_line(const void *a, const void *b)
+{
+	const struct diag_line *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Checks run in passes (syntax, then ports, ciphers, levels), so their
+ * messages are collected and written in file order: one pass over the
+ * output reads like one pass over the file.
+ */
+static void write_sorted(const char *path, char *text, FILE *diag)
+{
+	struct diag_line *lines = NULL;
+	size_t n = 0, cap = 0, plen = strlen(path);
+
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (n == cap) {
+			struct diag_line *more = realloc(lines, (cap = cap * 2 + 16) * sizeof(*lines));
+
+			if (!more)
+				break;
+			lines = more;
+		}
+		lines[n].text = l;
+		lines[n].order = n;
+		lines[n].line = !strncmp(l, path, plen) && l[plen] == ':'
+			? strtoul(l + plen + 1, NULL, 10) : 0;
+		n++;
+	}
+	if (lines)
+		qsort(lines, n, sizeof(*lines), by_line);
+	for (size_t i = 0; i < n; i++)
+		fprintf(diag, "%s\n", lines[i].text);
+	free(lines);
+}
+
+static int load(const char *path, struct ktlsd_config **out, FILE *diag);
+
 int config_load(const char *path, struct ktlsd_config **out, FILE *diag)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = diag ? open_memstream(&text, &len) : NULL;
+	int errors = load(path, out, mem ? mem : diag);
+
+	if (mem) {
+		fclose(mem);
+		write_sorted(path, text, diag);
+		free(text);
+	}
+	return errors;
+}
+
+static int load(const char *path, struct ktlsd_config **out, FILE *diag)
 {
 	struct loader ld = { .diag = diag };
 	struct ktlsd_config *cfg = calloc(1, sizeof(*cfg));
@@ -876,8 +558,9 @@ int config_load(const char *path, struct ktlsd_config **out, FILE *diag)
 	/*
 	 * Debian's inih reads these at run time. A heap line buffer so that
 	 * lines up to MAX_LINE fit; no multi-line values (an indented line is
-	 * an option of its own); ';' and '#' start comments, also after a
-	 * value when preceded by a space (so "tls=1;tls-mutual=1" is intact).
+	 * an option of its own); ';' and '#' start comment lines, and '#'
+	 * after a space also ends a value. ';' does not, since transport
+	 * values are ';' separated ("tls=1 ; tls-mutual=1" must stay whole).
 	 */
 	ini_use_stack = false;
 	ini_allow_realloc = false;
@@ -885,11 +568,11 @@ int config_load(const char *path, struct ktlsd_config **out, FILE *diag)
 	ini_initial_alloc = MAX_LINE;
 	ini_allow_multiline = false;
 	ini_allow_inline_comments = true;
-	ini_inline_comment_prefixes = (char *)";#";
+	ini_inline_comment_prefixes = (char *)"#";
 	ini_stop_on_first_error = false;
 	ini_allow_no_value = false;
 
-	rc = ini_parse_stream(read_line, &ld, on_option, &ld);
+	rc = ini_parse_stream(read_line, &ld, cfg_on_option, &ld);
 	if (rc > 0 && ld.errors == 0) {
 		/* inih found a syntax error the reader did not anticipate. */
 		ld.errors++;

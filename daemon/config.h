@@ -84,6 +84,7 @@ struct cfg_port {
 	int n_listen;
 	struct cfg_addr backend;	/* AF_INET, AF_INET6 or AF_UNIX */
 	bool mutual;			/* transport has tls-mutual=1 */
+	bool steer;			/* steer = yes: taken over with eBPF */
 	struct cfg_security own;	/* options set in the port section */
 	struct cfg_security effective;	/* after resolution (policy.c) */
 	struct cfg_versions versions;
@@ -120,6 +121,7 @@ struct cfg_daemon {
 	char *control_socket;		/* default /run/ktlsd/control */
 	char *control_group;		/* NULL = root only */
 	bool allow_anonymous;		/* debug only: encryption-only mode */
+	char bpf_pin_dir[108];		/* "" = /sys/fs/bpf/ktlsd */
 };
 
 struct ktlsd_config {

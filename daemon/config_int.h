@@ -13,6 +13,31 @@
 
 #include "config.h"
 
+/* config.c: the state of one config_load() */
+enum section_kind { SEC_NONE, SEC_BAD, SEC_DAEMON, SEC_HOST, SEC_APP, SEC_PORT, SEC_CONN };
+
+struct loader {
+	struct ktlsd_config *cfg;
+	FILE *in, *diag;
+	char *buf;		/* getline buffer */
+	size_t buf_len;
+	unsigned int line;	/* number of the line inih is working on */
+	int errors;
+	enum section_kind kind;
+	int index;		/* into cfg->apps/ports/conns */
+	char where[128];	/* current section as written, for messages */
+	/* [ktlsd] option lines, for duplicates (indexed like daemon_opts) */
+	unsigned int daemon_seen[16];
+	unsigned int daemon_line, host_line;
+};
+
+void cfg_error_at(struct loader *ld, unsigned int line, const char *opt,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define cfg_error(ld, opt, ...) cfg_error_at(ld, (ld)->line, opt, __VA_ARGS__)
+
+/* config_option.c: inih's handler for every NAME = VALUE line */
+int cfg_on_option(void *user, const char *section, const char *name, const char *value);
+
 /* config.c */
 /*
  * One diagnostic line: "FILE:LINE: SEVERITY: [WHERE] OPTION: message".

@@ -381,12 +381,12 @@ bool cfg_check_cipher_list(SSL_CTX *scratch, const char *text,
 	if (!v12[0])
 		return true;	/* TLS 1.3 suites always authenticate and encrypt */
 	weak_ciphers(scratch, &anon, &null_enc);
-	if (null_enc) {
-		snprintf(why, why_len, "selects %s, which does not encrypt; add :!eNULL", null_enc);
-		return false;
-	}
 	if (anon && !allow_anonymous) {
 		snprintf(why, why_len, "selects the anonymous cipher %s (no certificate, encryption only: debugging use); add :!aNULL, or set allow-anonymous = yes in [ktlsd]", anon);
+		return false;
+	}
+	if (null_enc) {
+		snprintf(why, why_len, "selects %s, which does not encrypt; add :!eNULL", null_enc);
 		return false;
 	}
 	return true;

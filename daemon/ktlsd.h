@@ -156,6 +156,23 @@ struct session {
 	struct session_record rec;
 };
 
+/* main.c */
+/* Something the main thread's epoll loop watches (signals, control). */
+struct main_source {
+	void (*cb)(struct main_source *src, uint32_t events);
+	int fd;
+};
+int mainloop_add(struct main_source *src, uint32_t events);
+void mainloop_del(struct main_source *src);
+/* Re-read the configuration; errors go to DIAG. 0, or -1 if refused (the
+ * running configuration then stays in force). */
+int daemon_reload(FILE *diag);
+
+/* control.c */
+/* Open the control socket ([ktlsd] control-socket) and watch it. */
+int control_start(const struct ktlsd_config *cfg);
+void control_stop(void);
+
 /* forward.c */
 int forward_start(struct session *s);
 /* Move what can be moved both ways; returns 1 when the session is

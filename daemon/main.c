@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "ktlsd.h"
 #include "ktls.h"
 #include "log.h"
+#include "steer.h"
 
 #define DEFAULT_CONFIG "/etc/ktlsd/ktlsd.conf"
 
@@ -48,6 +50,10 @@ static void usage(FILE *out)
 "  -x, --explain            print each port and connection with every\n"
 "                           effective setting and the level and file:line it\n"
 "                           came from, then exit\n"
+"  -U, --unload             remove the pinned eBPF steering program and maps\n"
+"                           ([ktlsd] bpf-pin-dir of the configuration): the\n"
+"                           ports with steer = yes are the services' again,\n"
+"                           in plaintext; print them and exit\n"
 "  -w, --workers N          worker threads (default: [ktlsd] workers, or one\n"
 "                           per CPU)\n"
 "  -v, --verbose            log more (repeat for debug)\n"
@@ -105,6 +111,22 @@ static int explain(const char *path, const char *only)
 	return rc ? 1 : 0;
 }
 
+/* The pin directory comes from the configuration; a configuration that
+ * no longer loads must not keep the ports closed, so fall back to the
+ * default directory then. */
+static int unload_steering(const char *path)
+{
+	struct ktlsd_config *cfg = NULL;
+	int rc;
+
+	if (config_load(path, &cfg, stderr) || !cfg)
+		fprintf(stderr, "%s: using the default pin directory\n", path);
+	rc = steer_unload(cfg, stdout);
+	if (cfg)
+		config_free(cfg);
+	return rc ? 1 : 0;
+}
+
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -116,27 +138,60 @@ static void raise_fd_limit(void)
 	}
 }
 
-static void reload(void)
+int daemon_reload(FILE *diag)
 {
 	struct generation *gen;
 
 	sd_notify(0, "RELOADING=1");
 	log_notice("reloading %s", g_daemon.config_path);
-	gen = generation_build(g_daemon.config_path, stderr);
+	gen = generation_build(g_daemon.config_path, diag ? diag : stderr);
 	if (!gen) {
 		log_err("reload refused: %s has errors; the running configuration "
 			"stays in force", g_daemon.config_path);
 	} else {
 		generation_install(gen);
+		steer_update(gen->cfg);
 		workers_notify_reload();
 		log_notice("configuration reloaded");
 	}
 	sd_notify(0, "READY=1");
+	return gen ? 0 : -1;
+}
+
+static int main_epfd = -1;
+
+int mainloop_add(struct main_source *src, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = src };
+
+	return epoll_ctl(main_epfd, EPOLL_CTL_ADD, src->fd, &ev);
+}
+
+void mainloop_del(struct main_source *src)
+{
+	epoll_ctl(main_epfd, EPOLL_CTL_DEL, src->fd, NULL);
+}
+
+static bool stopping;
+
+static void on_signal(struct main_source *src, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	if (read(src->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		daemon_reload(NULL);
+		return;
+	}
+	log_notice("signal %d: stopping", si.ssi_signo);
+	stopping = true;
 }
 
 static int run(const char *path, int workers)
 {
 	struct generation *gen;
+	struct main_source sig_src = { .cb = on_signal };
 	sigset_t mask;
 	int sfd;
 
@@ -174,7 +229,21 @@ static int run(const char *path, int workers)
 		log_err("signalfd: %s", strerror(errno));
 		return 3;
 	}
+	main_epfd = epoll_create1(EPOLL_CLOEXEC);
+	sig_src.fd = sfd;
+	if (main_epfd < 0 || mainloop_add(&sig_src, EPOLLIN) < 0) {
+		log_err("epoll: %s", strerror(errno));
+		return 3;
+	}
 	raise_fd_limit();
+	if (control_start(gen->cfg) < 0) {
+		log_err("cannot start the control socket: see the error above");
+		return 3;
+	}
+	if (steer_start(gen->cfg) < 0) {
+		log_err("cannot take over the steered ports: see the errors above");
+		return 3;
+	}
 	if (workers_start(workers) < 0) {
 		log_err("cannot start: see the errors above");
 		workers_stop();
@@ -190,23 +259,23 @@ static int run(const char *path, int workers)
 		   gen->cfg->n_ports, g_daemon.ktls_available ?
 		   "kernel TLS" : "userspace TLS (no kTLS in this kernel)");
 
-	for (;;) {
-		struct signalfd_siginfo si;
+	/* The main thread's loop: signals and the control socket. */
+	while (!stopping) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(main_epfd, evs, 16, -1);
 
-		if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
-			if (errno == EINTR)
-				continue;
+		if (n < 0 && errno != EINTR)
 			break;
+		for (int i = 0; i < n; i++) {
+			struct main_source *src = evs[i].data.ptr;
+
+			src->cb(src, evs[i].events);
 		}
-		if (si.ssi_signo == SIGHUP) {
-			reload();
-			continue;
-		}
-		log_notice("signal %d: stopping", si.ssi_signo);
-		break;
 	}
 	sd_notify(0, "STOPPING=1");
+	control_stop();
 	workers_stop();
+	steer_stop();
 	generation_install(NULL);
 	close(sfd);
 	return 0;
@@ -219,6 +288,7 @@ int main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 't' },
 		{ "explain", no_argument, NULL, 'x' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "unload", no_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -226,11 +296,11 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG;
-	bool check = false, expl = false;
+	bool check = false, expl = false, unload = false;
 	int workers = 0, c;
 
 	log_init();
-	while ((c = getopt_long(argc, argv, "c:txw:vqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:txUw:vqhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -240,6 +310,9 @@ int main(int argc, char **argv)
 			break;
 		case 'x':
 			expl = true;
+			break;
+		case 'U':
+			unload = true;
 			break;
 		case 'w':
 			workers = atoi(optarg);
@@ -276,6 +349,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ktlsd: --check-config and --explain exclude each other\n");
 		return 2;
 	}
+	if (unload)
+		return unload_steering(path);
 	if (check)
 		return check_config(path);
 	if (expl)

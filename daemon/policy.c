@@ -146,16 +146,17 @@ static void require(struct subject *s, enum sec_option o, const char *why)
 {
 	const char *name = config_option_name(o);
 	const struct cfg_value *up = s->fallback ? &s->fallback->opt[o] : NULL;
+	const struct cfg_value *v;
+	enum sec_option first = OPT_CERTIFICATE;
 	char here[96], there[96];
 
 	if (s->src && s->src->opt[o].value)
 		return;
 	s->errors++;
 	level_label(s, s->level, here, sizeof(here));
-	if (up && up->value) {
-		enum sec_option first = OPT_CERTIFICATE;
-		const struct cfg_value *v = first_set(s->src, &first);
-
+	/* v is NULL when certificate-source = application names an empty
+	 * section (reported by check_apps()). */
+	if (up && up->value && (v = first_set(s->src, &first))) {
 		level_label(s, s->fallback_level, there, sizeof(there));
 		cfg_report(s->diag, s->cfg->path, fix_line(s), "error", s->where, name,
 			   "not set at the %s level, where %s is set (line %u); settings are taken from one level only, so %s in %s (line %u) is not used: add %s to %s, or remove the %s-level settings to use %s",

@@ -19,6 +19,7 @@
 #include "ktlsd.h"
 #include "ktls.h"
 #include "log.h"
+#include "steer.h"
 
 static time_t mono_now(void)
 {
@@ -148,8 +149,10 @@ void session_close(struct session *s, const char *why)
 		SSL_free(s->ssl);
 	if (s->cfd >= 0)
 		close(s->cfd);
-	if (s->bfd >= 0)
+	if (s->bfd >= 0) {
+		steer_backend_release(s->bfd);
 		close(s->bfd);
+	}
 	if (s->rec.mode == MODE_KTLS)
 		atomic_fetch_sub(&g_counters.sessions_ktls, 1);
 	else if (s->rec.mode == MODE_USERSPACE)
@@ -209,7 +212,7 @@ static int backend_connect(struct session *s)
 	const struct cfg_addr *b = &session_port(s)->backend;
 
 	s->bfd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->bfd < 0)
+	if (s->bfd < 0 || steer_backend_bind(s->bfd, session_port(s)) < 0)
 		return -1;
 	if (connect(s->bfd, (const struct sockaddr *)&b->ss, b->len) < 0 &&
 	    errno != EINPROGRESS)

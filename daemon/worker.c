@@ -44,6 +44,7 @@
 
 #include "ktlsd.h"
 #include "log.h"
+#include "steer.h"
 
 static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
 {
@@ -59,11 +60,13 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen)
 
 	for (int i = 0; i < cfg->n_ports; i++)
 		want += cfg->ports[i].n_listen;
-	slots = calloc(want ? want : 1, sizeof(*slots));
+	slots = calloc(want + STEER_MAX_LISTENERS, sizeof(*slots));
 	if (!slots)
 		return -1;
 
 	for (int i = 0; i < cfg->n_ports; i++) {
+		if (cfg->ports[i].steer)
+			continue;	/* the service keeps it: steer.c's listeners */
 		for (int j = 0; j < cfg->ports[i].n_listen; j++) {
 			const struct cfg_addr *a = &cfg->ports[i].listen[j];
 			struct listener_slot *s = &slots[n];
@@ -96,6 +99,7 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen)
 			n++;
 		}
 	}
+	n += steer_listener_slots(w, slots + n);
 	/* Close what the new configuration no longer lists. */
 	for (int k = 0; k < w->n_lsn; k++) {
 		if (w->lsn[k].fd >= 0) {

@@ -184,6 +184,9 @@ static void openssl_args(const FIXTURE_VARIANT(datapath) *variant,
 	argv[i++] = variant->cipher_opt;
 	argv[i++] = variant->cipher;
 	argv[i++] = "-quiet";
+	/* Random payload lines starting with Q, R or k are commands to
+	 * s_client (quit, renegotiate, key update) unless this is given. */
+	argv[i++] = "-nocommands";
 	if (send_eof)
 		argv[i++] = "-no_ign_eof";	/* end of stdin -> close */
 	argv[i] = NULL;

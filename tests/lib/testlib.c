@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -41,8 +40,15 @@ const char *tl_build_dir(void)
 		return "build";
 	dir[n] = 0;
 	/* BUILD/tests/SUITE/NAME -> BUILD */
-	for (int i = 0; i < 3; i++)
-		snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	for (int i = 0; i < 3; i++) {
+		char *slash = strrchr(dir, '/');
+
+		if (!slash)
+			return ".";
+		*slash = 0;
+	}
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");	/* the VM's root */
 	return dir;
 }
 

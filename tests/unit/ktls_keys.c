@@ -329,7 +329,8 @@ static size_t seal_record(const struct ktls_keys *k, uint64_t recno,
 	for (int i = 7; i >= 0; i--, s >>= 8)
 		seq[i] = (unsigned char)s;
 
-	memcpy(nonce, salt, salt_len);
+	if (salt)	/* memcpy from NULL would let the compiler drop !salt */
+		memcpy(nonce, salt, salt_len);
 	if (tls13 || !salt) {
 		memcpy(nonce + salt_len, iv, iv_len);
 		for (int i = 0; i < 8; i++)
@@ -496,7 +497,7 @@ TEST_F(handshake, derived_keys_open_in_openssl)
 	ASSERT_EQ((int)n, BIO_write(self->server_bio, rec, (int)n));
 	n = seal_record(&ctx_, 1, (const unsigned char *)msg2, strlen(msg2), rec);
 	ASSERT_EQ((int)n, BIO_write(self->server_bio, rec, (int)n));
-	EXPECT_EQ((int)strlen(msg1), SSL_read(self->server, got, sizeof(got)))
+	EXPECT_EQ((int)strlen(msg1), SSL_read(self->server, got, sizeof(got)));
 	EXPECT_EQ(0, memcmp(got, msg1, strlen(msg1)));
 	EXPECT_EQ((int)strlen(msg2), SSL_read(self->server, got, sizeof(got)));
 	EXPECT_EQ(0, memcmp(got, msg2, strlen(msg2)));

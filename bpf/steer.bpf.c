@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Port takeover with sk_lookup. For every new TCP connection in the network
+ * namespace the kernel asks this program which socket takes it. Ports listed
+ * in ktlsd_ports go to ktlsd's steering listener (ktlsd_socks) even though
+ * the plaintext service still listens on them; ktlsd terminates TLS and
+ * connects to the service itself, from a source listed in ktlsd_exempt.
+ *
+ * Fail closed: when ktlsd's listener is gone (the daemon died or is
+ * restarting) the kernel has already removed it from the sockmap, and a
+ * connection to a listed port is dropped rather than passed to the
+ * plaintext service.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "ktlsd/steer.h"
+
+#define AF_INET		2
+#define AF_INET6	10
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KTLSD_MAX_PORTS);
+	__type(key, struct ktlsd_port_key);
+	__type(value, struct ktlsd_port_stats);
+} ktlsd_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, KTLSD_SOCK_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} ktlsd_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KTLSD_MAX_EXEMPT);
+	__type(key, struct ktlsd_exempt_key);
+	__type(value, __u8);
+} ktlsd_exempt SEC(".maps");
+
+static __always_inline int is_exempt(const struct bpf_sk_lookup *ctx)
+{
+	struct ktlsd_exempt_key key = {};
+
+	if (ctx->family == AF_INET) {
+		key.addr[2] = bpf_htonl(0x0000ffff);
+		key.addr[3] = ctx->remote_ip4;
+	} else {
+		key.addr[0] = ctx->remote_ip6[0];
+		key.addr[1] = ctx->remote_ip6[1];
+		key.addr[2] = ctx->remote_ip6[2];
+		key.addr[3] = ctx->remote_ip6[3];
+	}
+	key.port = bpf_ntohs(ctx->remote_port);
+	return bpf_map_lookup_elem(&ktlsd_exempt, &key) != NULL;
+}
+
+SEC("sk_lookup")
+int ktlsd_steer(struct bpf_sk_lookup *ctx)
+{
+	struct ktlsd_port_key key = {};
+	struct ktlsd_port_stats *stats;
+	struct bpf_sock *sk;
+	__u32 idx;
+	long err;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return SK_PASS;
+	key.port = (__u16)ctx->local_port;
+	key.protocol = IPPROTO_TCP;
+	stats = bpf_map_lookup_elem(&ktlsd_ports, &key);
+	if (!stats)
+		return SK_PASS;		/* not ours: normal lookup */
+	if (is_exempt(ctx))
+		return SK_PASS;		/* ktlsd itself, to the service */
+
+	idx = ctx->family == AF_INET6 ? KTLSD_SOCK_INET6 : KTLSD_SOCK_INET;
+	sk = bpf_map_lookup_elem(&ktlsd_socks, &idx);
+	if (!sk) {
+		__sync_fetch_and_add(&stats->dropped, 1);
+		return SK_DROP;
+	}
+	err = bpf_sk_assign(ctx, sk, 0);
+	bpf_sk_release(sk);
+	if (err) {
+		__sync_fetch_and_add(&stats->dropped, 1);
+		return SK_DROP;
+	}
+	__sync_fetch_and_add(&stats->steered, 1);
+	return SK_PASS;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ktlsctl's pieces: main and the command table (ktlsctl.c), the protocol
+ * client (client.c), one file per group of commands' output (show.c) and
+ * the JSON string writer (json.c).
+ */
+#ifndef KTLSCTL_H
+#define KTLSCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include <ktlsd/ctl.h>
+
+/* Exit codes, as documented in ktlsctl(8). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,	/* the daemon refused or the command failed */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,	/* no daemon, or not allowed to talk to it */
+};
+
+struct ctl_opts {
+	const char *socket;
+	bool json;
+	bool prometheus;
+	const char *port;	/* sessions --port */
+	const char *peer;	/* sessions --peer */
+	const char *name;	/* explain NAME */
+};
+
+/* client.c */
+/* Called for each reply message with its parsed attributes. */
+typedef void (*ctl_reply_fn)(struct nlattr **tb, void *arg);
+/*
+ * Send a TYPE request (with the attributes EXTRA adds, may be NULL) to the
+ * daemon at SOCKET and feed each reply message to FN. Transport problems
+ * and error replies are printed to stderr. Returns an EXIT_* code;
+ * *truncated tells whether the daemon cut the reply at its cap.
+ */
+int ctl_call(const char *socket, int type,
+	     int (*extra)(struct nl_msg *msg, const struct ctl_opts *o),
+	     const struct ctl_opts *o, ctl_reply_fn fn, void *arg,
+	     bool *truncated);
+const char *ctl_attr_str(struct nlattr **tb, int attr);	/* "" if absent */
+uint64_t ctl_attr_u64(struct nlattr **tb, int attr);		/* 0 if absent */
+
+/* json.c */
+void json_string(FILE *out, const char *s);
+
+/* show.c */
+int cmd_status(const struct ctl_opts *o);
+int cmd_sessions(const struct ctl_opts *o);
+int cmd_stats(const struct ctl_opts *o);
+int cmd_reload(const struct ctl_opts *o);
+int cmd_explain(const struct ctl_opts *o);
+
+#endif

@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The commands: each sends its request and prints the reply as text
+ * (default), JSON (--json) or, for stats, the Prometheus text format.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ktlsctl.h"
+
+static void print_age(FILE *out, uint64_t secs)
+{
+	if (secs < 120)
+		fprintf(out, "%llus", (unsigned long long)secs);
+	else if (secs < 7200)
+		fprintf(out, "%llum%02llus", (unsigned long long)secs / 60,
+			(unsigned long long)secs % 60);
+	else if (secs < 172800)
+		fprintf(out, "%lluh%02llum", (unsigned long long)secs / 3600,
+			(unsigned long long)secs % 3600 / 60);
+	else
+		fprintf(out, "%llud%02lluh", (unsigned long long)secs / 86400,
+			(unsigned long long)secs % 86400 / 3600);
+}
+
+static uint64_t since(uint64_t then, uint64_t now)
+{
+	return now > then ? now - then : 0;
+}
+
+static void local_time(char *buf, size_t len, uint64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!t || !localtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm))
+		snprintf(buf, len, "-");
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static void on_status(struct nlattr **tb, void *arg)
+{
+	const struct ctl_opts *o = arg;
+	uint64_t now = ctl_attr_u64(tb, CTL_A_NOW);
+	uint64_t started = ctl_attr_u64(tb, CTL_A_STARTED);
+	uint64_t loaded = ctl_attr_u64(tb, CTL_A_CONFIG_LOADED);
+	bool ktls = ctl_attr_u64(tb, CTL_A_KTLS_AVAILABLE);
+	char t1[64], t2[64];
+
+	if (o->json) {
+		printf("{\"version\":");
+		json_string(stdout, ctl_attr_str(tb, CTL_A_DAEMON_VERSION));
+		printf(",\"protocol\":%llu,\"started\":%llu,\"uptime_seconds\":%llu",
+		       (unsigned long long)ctl_attr_u64(tb, CTL_A_PROTO_VERSION),
+		       (unsigned long long)started,
+		       (unsigned long long)since(started, now));
+		printf(",\"ktls_available\":%s,\"ktls_why\":", ktls ? "true" : "false");
+		json_string(stdout, ctl_attr_str(tb, CTL_A_KTLS_WHY));
+		printf(",\"config\":");
+		json_string(stdout, ctl_attr_str(tb, CTL_A_CONFIG_PATH));
+		printf(",\"config_loaded\":%llu,\"ports\":%llu,\"workers\":%llu"
+		       ",\"sessions\":%llu,\"handshakes\":%llu}\n",
+		       (unsigned long long)loaded,
+		       (unsigned long long)ctl_attr_u64(tb, CTL_A_N_PORTS),
+		       (unsigned long long)ctl_attr_u64(tb, CTL_A_WORKERS),
+		       (unsigned long long)ctl_attr_u64(tb, CTL_A_N_SESSIONS),
+		       (unsigned long long)ctl_attr_u64(tb, CTL_A_N_HANDSHAKES));
+		return;
+	}
+	local_time(t1, sizeof(t1), started);
+	local_time(t2, sizeof(t2), loaded);
+	printf("ktlsd %s, control protocol %llu\n", ctl_attr_str(tb, CTL_A_DAEMON_VERSION),
+	       (unsigned long long)ctl_attr_u64(tb, CTL_A_PROTO_VERSION));
+	printf("  uptime:      ");
+	print_age(stdout, since(started, now));
+	printf(" (since %s)\n", t1);
+	if (ktls)
+		printf("  kernel TLS:  available\n");
+	else
+		printf("  kernel TLS:  not available: %s\n", ctl_attr_str(tb, CTL_A_KTLS_WHY));
+	printf("  config:      %s (loaded %s)\n", ctl_attr_str(tb, CTL_A_CONFIG_PATH), t2);
+	printf("  ports:       %llu\n", (unsigned long long)ctl_attr_u64(tb, CTL_A_N_PORTS));
+	printf("  workers:     %llu\n", (unsigned long long)ctl_attr_u64(tb, CTL_A_WORKERS));
+	printf("  sessions:    %llu\n", (unsigned long long)ctl_attr_u64(tb, CTL_A_N_SESSIONS));
+	printf("  handshakes:  %llu\n", (unsigned long long)ctl_attr_u64(tb, CTL_A_N_HANDSHAKES));
+}
+
+int cmd_status(const struct ctl_opts *o)
+{
+	return ctl_call(o->socket, CTL_MSG_STATUS, NULL, o, on_status, (void *)o, NULL);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+struct sessions_out {
+	const struct ctl_opts *o;
+	unsigned int n;
+	uint64_t now;
+};
+
+static const char *mode_name(uint64_t mode)
+{
+	return mode == CTL_MODE_KTLS ? "ktls" : mode == CTL_MODE_USERSPACE ?
+	       "userspace" : "handshake";
+}
+
+static void on_session(struct nlattr **tb, void *arg)
+{
+	struct sessions_out *so = arg;
+	uint64_t age = since(ctl_attr_u64(tb, CTL_A_S_STARTED), so->now);
+	uint64_t mode = ctl_attr_u64(tb, CTL_A_S_MODE);
+	static const struct { int attr; const char *key; } strs[] = {
+		{ CTL_A_S_PEER, "peer" }, { CTL_A_S_PORT, "port" },
+		{ CTL_A_S_APPLICATION, "application" },
+		{ CTL_A_S_TLS_VERSION, "tls_version" }, { CTL_A_S_CIPHER, "cipher" },
+		{ CTL_A_S_MODE_WHY, "mode_why" },
+		{ CTL_A_S_PEER_SUBJECT, "peer_subject" },
+	};
+
+	if (so->o->json) {
+		printf("%s\n  {", so->n ? "," : "");
+		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+			printf("\"%s\":", strs[i].key);
+			json_string(stdout, ctl_attr_str(tb, strs[i].attr));
+			printf(",");
+		}
+		printf("\"mode\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
+		       "\"age_seconds\":%llu}", mode_name(mode),
+		       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_IN),
+		       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_OUT),
+		       (unsigned long long)age);
+		so->n++;
+		return;
+	}
+	if (!so->n)
+		printf("%-24s %-20s %-12s %-8s %-28s %-10s %12s %12s %8s\n", "Peer", "Port",
+		       "Application", "Version", "Cipher", "Mode", "Bytes-in",
+		       "Bytes-out", "Age");
+	printf("%-24s %-20s %-12s %-8s %-28s %-10s %12llu %12llu ",
+	       ctl_attr_str(tb, CTL_A_S_PEER), ctl_attr_str(tb, CTL_A_S_PORT),
+	       ctl_attr_str(tb, CTL_A_S_APPLICATION),
+	       *ctl_attr_str(tb, CTL_A_S_TLS_VERSION) ? ctl_attr_str(tb, CTL_A_S_TLS_VERSION) : "-",
+	       *ctl_attr_str(tb, CTL_A_S_CIPHER) ? ctl_attr_str(tb, CTL_A_S_CIPHER) : "-",
+	       mode_name(mode),
+	       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_IN),
+	       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_OUT));
+	print_age(stdout, age);
+	printf("\n");
+	/* Details on an indented line, the way ss(8) shows socket internals. */
+	if (mode == CTL_MODE_USERSPACE)
+		printf("\t userspace: %s\n", *ctl_attr_str(tb, CTL_A_S_MODE_WHY) ?
+		       ctl_attr_str(tb, CTL_A_S_MODE_WHY) : "reason not recorded");
+	else if (mode == CTL_MODE_KTLS)
+		printf("\t ktls: record layer in the kernel\n");
+	if (*ctl_attr_str(tb, CTL_A_S_PEER_SUBJECT))
+		printf("\t peer: %s\n", ctl_attr_str(tb, CTL_A_S_PEER_SUBJECT));
+	so->n++;
+}
+
+static int sessions_filters(struct nl_msg *msg, const struct ctl_opts *o)
+{
+	if (o->port && nla_put_string(msg, CTL_A_FILTER_PORT, o->port) < 0)
+		return -1;
+	if (o->peer && nla_put_string(msg, CTL_A_FILTER_PEER, o->peer) < 0)
+		return -1;
+	return 0;
+}
+
+int cmd_sessions(const struct ctl_opts *o)
+{
+	struct sessions_out so = { .o = o, .now = (uint64_t)time(NULL) };
+	bool truncated = false;
+	int rc;
+
+	if (o->json)
+		printf("[");
+	rc = ctl_call(o->socket, CTL_MSG_SESSIONS, sessions_filters, o, on_session,
+		      &so, &truncated);
+	if (o->json)
+		printf("%s]\n", so.n ? "\n" : "");
+	else if (rc == EXIT_OK && !so.n)
+		printf("no sessions\n");
+	if (truncated)
+		fprintf(stderr, "ktlsctl: the list was cut at the daemon's reply limit; "
+			"narrow it with --port or --peer\n");
+	return rc;
+}
+
+/* ---- stats --------------------------------------------------------------- */
+
+/* Prometheus families: one # HELP/# TYPE each, one sample per counter. */
+static const struct {
+	int counter;
+	const char *key;		/* text and JSON name */
+	const char *family;
+	const char *labels;		/* "" or `key="value"` */
+	const char *type;
+	const char *help;
+} metrics[] = {
+	{ CTL_C_ACCEPTED, "accepted", "ktlsd_connections_accepted_total", "", "counter",
+	  "TCP connections accepted on secure ports." },
+	{ CTL_C_HANDSHAKES_OK, "handshakes_ok", "ktlsd_handshakes_total", "result=\"ok\"",
+	  "counter", "TLS handshakes by result." },
+	{ CTL_C_HANDSHAKES_FAILED, "handshakes_failed", "ktlsd_handshakes_total",
+	  "result=\"failed\"", "counter", NULL },
+	{ CTL_C_HANDSHAKE_TIMEOUTS, "handshake_timeouts", "ktlsd_handshakes_total",
+	  "result=\"timeout\"", "counter", NULL },
+	{ CTL_C_REFUSED_HANDSHAKE_CAP, "refused_handshake_cap",
+	  "ktlsd_connections_refused_total", "reason=\"max_handshakes\"", "counter",
+	  "Connections refused because a limit was reached." },
+	{ CTL_C_REFUSED_SESSION_CAP, "refused_session_cap",
+	  "ktlsd_connections_refused_total", "reason=\"max_sessions\"", "counter", NULL },
+	{ CTL_C_BACKEND_FAILED, "backend_failed", "ktlsd_backend_failures_total", "",
+	  "counter", "Sessions closed because the backend could not be reached." },
+	{ CTL_C_SESSIONS_KTLS, "sessions_ktls", "ktlsd_sessions", "mode=\"ktls\"", "gauge",
+	  "Established sessions by record layer." },
+	{ CTL_C_SESSIONS_USERSPACE, "sessions_userspace", "ktlsd_sessions",
+	  "mode=\"userspace\"", "gauge", NULL },
+	{ CTL_C_BYTES_TO_BACKEND, "bytes_to_backend", "ktlsd_plaintext_bytes_total",
+	  "direction=\"to_backend\"", "counter", "Plaintext bytes forwarded." },
+	{ CTL_C_BYTES_TO_CLIENT, "bytes_to_client", "ktlsd_plaintext_bytes_total",
+	  "direction=\"to_client\"", "counter", NULL },
+	{ CTL_C_KEYUPDATE_CLOSED, "keyupdate_closed", "ktlsd_keyupdate_closed_total", "",
+	  "counter", "kTLS sessions closed on a TLS 1.3 KeyUpdate the kernel cannot follow." },
+};
+
+static void on_stats(struct nlattr **tb, void *arg)
+{
+	const struct ctl_opts *o = arg;
+	size_t n = sizeof(metrics) / sizeof(metrics[0]);
+	uint64_t now = ctl_attr_u64(tb, CTL_A_NOW);
+	uint64_t uptime = since(ctl_attr_u64(tb, CTL_A_STARTED), now);
+	bool ktls = ctl_attr_u64(tb, CTL_A_KTLS_AVAILABLE);
+
+	if (o->prometheus) {
+		for (size_t i = 0; i < n; i++) {
+			if (metrics[i].help)
+				printf("# HELP %s %s\n# TYPE %s %s\n", metrics[i].family,
+				       metrics[i].help, metrics[i].family, metrics[i].type);
+			printf("%s%s%s%s %llu\n", metrics[i].family,
+			       *metrics[i].labels ? "{" : "", metrics[i].labels,
+			       *metrics[i].labels ? "}" : "",
+			       (unsigned long long)ctl_attr_u64(tb, CTL_A_C_FIRST + metrics[i].counter));
+		}
+		printf("# HELP ktlsd_ktls_available Whether the kernel offers kTLS (1) or not (0).\n"
+		       "# TYPE ktlsd_ktls_available gauge\nktlsd_ktls_available %d\n", ktls);
+		printf("# HELP ktlsd_uptime_seconds Seconds since the daemon started.\n"
+		       "# TYPE ktlsd_uptime_seconds gauge\nktlsd_uptime_seconds %llu\n",
+		       (unsigned long long)uptime);
+		return;
+	}
+	if (o->json)
+		printf("{");
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long v = ctl_attr_u64(tb, CTL_A_C_FIRST + metrics[i].counter);
+
+		if (o->json)
+			printf("\"%s\":%llu,", metrics[i].key, v);
+		else
+			printf("%-24s %llu\n", metrics[i].key, v);
+	}
+	if (o->json)
+		printf("\"ktls_available\":%s,\"uptime_seconds\":%llu}\n",
+		       ktls ? "true" : "false", (unsigned long long)uptime);
+	else
+		printf("%-24s %s\n%-24s %llu\n", "ktls_available", ktls ? "yes" : "no",
+		       "uptime_seconds", (unsigned long long)uptime);
+}
+
+int cmd_stats(const struct ctl_opts *o)
+{
+	return ctl_call(o->socket, CTL_MSG_STATS, NULL, o, on_stats, (void *)o, NULL);
+}
+
+/* ---- reload, explain: text replies ------------------------------------- */
+
+struct text_out {
+	char *text;
+	size_t len;
+	FILE *buf;
+	bool have_result;
+	uint64_t result;
+};
+
+static void on_text(struct nlattr **tb, void *arg)
+{
+	struct text_out *t = arg;
+
+	if (tb[CTL_A_TEXT])
+		fputs(nla_get_string(tb[CTL_A_TEXT]), t->buf);
+	if (tb[CTL_A_RESULT]) {
+		t->have_result = true;
+		t->result = ctl_attr_u64(tb, CTL_A_RESULT);
+	}
+}
+
+static int name_attr(struct nl_msg *msg, const struct ctl_opts *o)
+{
+	return o->name ? nla_put_string(msg, CTL_A_NAME, o->name) : 0;
+}
+
+static int text_command(const struct ctl_opts *o, int type, const char *what)
+{
+	struct text_out t = { 0 };
+	int rc;
+
+	t.buf = open_memstream(&t.text, &t.len);
+	if (!t.buf) {
+		perror("ktlsctl");
+		return EXIT_FAILED;
+	}
+	rc = ctl_call(o->socket, type, type == CTL_MSG_EXPLAIN ? name_attr : NULL, o,
+		      on_text, &t, NULL);
+	fclose(t.buf);
+	if (rc == EXIT_OK && !t.have_result) {
+		fprintf(stderr, "ktlsctl: incomplete reply from ktlsd\n");
+		rc = EXIT_FAILED;
+	} else if (rc == EXIT_OK && t.result) {
+		rc = EXIT_FAILED;
+	}
+	if (o->json) {
+		printf("{\"ok\":%s,\"output\":", rc == EXIT_OK ? "true" : "false");
+		json_string(stdout, t.text ? t.text : "");
+		printf("}\n");
+	} else {
+		fputs(t.text ? t.text : "", rc == EXIT_OK ? stdout : stderr);
+		if (rc == EXIT_OK && what)
+			printf("%s\n", what);
+	}
+	free(t.text);
+	return rc;
+}
+
+int cmd_reload(const struct ctl_opts *o)
+{
+	return text_command(o, CTL_MSG_RELOAD, "configuration reloaded");
+}
+
+int cmd_explain(const struct ctl_opts *o)
+{
+	return text_command(o, CTL_MSG_EXPLAIN, NULL);
+}

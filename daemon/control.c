@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control socket: ktlsctl's way into the running daemon.
+ *
+ * An AF_UNIX SOCK_SEQPACKET socket at [ktlsd] control-socket, mode 0660,
+ * group [ktlsd] control-group. Each peer is checked with SO_PEERCRED: root,
+ * or a member of the control group; anyone else gets an error and is
+ * closed. Everything runs in the main thread's epoll loop on non-blocking
+ * sockets: a request is answered into a bounded queue that drains as the
+ * client reads, so a slow or stuck client never holds up the daemon.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ktlsd.h"
+#include "control.h"
+#include "log.h"
+
+#define MAX_CLIENTS 32
+
+struct ctl_client {
+	struct main_source src;		/* first: the callback gets this */
+	struct ctl_outq q;
+	uint32_t events;		/* epoll interest registered */
+	bool close_after_send;		/* error about the request or peer */
+	uid_t uid;
+	pid_t pid;
+};
+
+static struct {
+	struct main_source src;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool have_group;
+	gid_t gid;
+	struct ctl_client *clients[MAX_CLIENTS];
+} ctl = { .src = { .fd = -1 } };
+
+static void client_close(struct ctl_client *c)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (ctl.clients[i] == c)
+			ctl.clients[i] = NULL;
+	mainloop_del(&c->src);
+	close(c->src.fd);
+	ctl_outq_free(&c->q);
+	free(c);
+}
+
+static void client_set_events(struct ctl_client *c, uint32_t events)
+{
+	if (events == c->events)
+		return;
+	/* main.c offers add and delete; a change is the two in a row. */
+	mainloop_del(&c->src);
+	c->events = events;
+	if (mainloop_add(&c->src, events) < 0)
+		log_warn("control: epoll: %s", strerror(errno));
+}
+
+/* Send what the client can take now. false when the client is gone. */
+static bool client_flush(struct ctl_client *c)
+{
+	while (c->q.head) {
+		struct ctl_packet *p = c->q.head;
+		ssize_t n = send(c->src.fd, p->data, p->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			client_set_events(c, EPOLLOUT);
+			return true;
+		}
+		if (n < 0) {
+			client_close(c);
+			return false;
+		}
+		c->q.head = p->next;
+		if (!c->q.head)
+			c->q.tail = NULL;
+		c->q.bytes -= p->len;
+		free(p);
+	}
+	c->q.truncated = false;
+	if (c->close_after_send) {
+		client_close(c);
+		return false;
+	}
+	client_set_events(c, EPOLLIN);
+	return true;
+}
+
+static void client_read(struct ctl_client *c)
+{
+	/* One byte more than a request may have: a longer packet shows up
+	 * as MSG_TRUNC and is refused as oversized, not half-read. */
+	unsigned char buf[CTL_REQUEST_MAX + 1];
+	struct ctl_request req;
+	char err[128];
+	ssize_t n = recv(c->src.fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+	int rc;
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(c);
+		return;
+	}
+	rc = ctl_request_decode(buf, n > (ssize_t)sizeof(buf) ? sizeof(buf) : (size_t)n,
+				&req, err, sizeof(err));
+	if (rc == 0 && n > CTL_REQUEST_MAX)
+		rc = -EMSGSIZE;
+	if (rc < 0) {
+		log_warn("control: bad request from pid %d uid %u: %s; closing",
+			 (int)c->pid, (unsigned int)c->uid, err);
+		ctl_reply_error(&c->q, req.seq, -rc, err);
+		c->close_after_send = true;
+	} else {
+		log_debug("control: request %u from pid %d uid %u", req.type,
+			  (int)c->pid, (unsigned int)c->uid);
+		ctl_reply(&req, &c->q);
+	}
+	client_flush(c);
+}
+
+static void on_client(struct main_source *src, uint32_t events)
+{
+	struct ctl_client *c = (struct ctl_client *)src;
+
+	if (c->q.head) {
+		/* A request is being answered: finish that first. */
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			client_flush(c);
+		return;
+	}
+	if (events & EPOLLIN)
+		client_read(c);
+	else if (events & (EPOLLERR | EPOLLHUP))
+		client_close(c);
+}
+
+static bool in_group(uid_t uid, gid_t pgid, gid_t want)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	gid_t groups[256];
+	int n = 256;
+
+	if (pgid == want)
+		return true;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == want)
+			return true;
+	return false;
+}
+
+static bool authorised(const struct ucred *cred)
+{
+	if (cred->uid == 0 || cred->uid == geteuid())
+		return true;
+	return ctl.have_group && in_group(cred->uid, cred->gid, ctl.gid);
+}
+
+/* Tell a refused peer why, without waiting for it to read. */
+static void refuse(int fd, const char *why)
+{
+	struct ctl_outq q = { 0 };
+
+	ctl_reply_error(&q, 0, EACCES, why);
+	if (q.head)
+		(void)send(fd, q.head->data, q.head->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ctl_outq_free(&q);
+	close(fd);
+}
+
+static void on_listen(struct main_source *src, uint32_t events)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct ctl_client *c;
+	int slot = -1;
+	int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("control: SO_PEERCRED: %s; closing", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (!authorised(&cred)) {
+		log_warn("control: refused pid %d uid %u gid %u: not root%s",
+			 (int)cred.pid, (unsigned int)cred.uid, (unsigned int)cred.gid,
+			 ctl.have_group ? " nor in the control group" : " (no control-group set)");
+		refuse(fd, "permission denied: root or the control group only");
+		return;
+	}
+	for (int i = 0; i < MAX_CLIENTS && slot < 0; i++)
+		if (!ctl.clients[i])
+			slot = i;
+	c = slot >= 0 ? calloc(1, sizeof(*c)) : NULL;
+	if (!c) {
+		log_warn("control: too many control clients; refusing pid %d", (int)cred.pid);
+		close(fd);
+		return;
+	}
+	c->src.cb = on_client;
+	c->src.fd = fd;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	c->events = EPOLLIN;
+	if (mainloop_add(&c->src, EPOLLIN) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	ctl.clients[slot] = c;
+}
+
+/* mkdir -p for the socket's directory (usually /run/ktlsd). */
+static int make_parent(const char *path)
+{
+	char dir[sizeof(ctl.path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int control_start(const struct ktlsd_config *cfg)
+{
+	const char *path = cfg->daemon.control_socket ? cfg->daemon.control_socket :
+			   CTL_DEFAULT_SOCKET;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_err("control-socket %s: path too long", path);
+		return -1;
+	}
+	snprintf(ctl.path, sizeof(ctl.path), "%s", path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (cfg->daemon.control_group) {
+		struct group gr, *res = NULL;
+		char buf[4096];
+
+		if (getgrnam_r(cfg->daemon.control_group, &gr, buf, sizeof(buf), &res) != 0 ||
+		    !res) {
+			log_err("control-group %s: no such group", cfg->daemon.control_group);
+			return -1;
+		}
+		ctl.gid = gr.gr_gid;
+		ctl.have_group = true;
+	}
+	if (make_parent(path) < 0) {
+		log_err("control-socket %s: cannot create its directory: %s", path,
+			strerror(errno));
+		return -1;
+	}
+	/* A socket left by a previous run; never remove anything else. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, 0660) < 0 ||
+	    (ctl.have_group && chown(path, (uid_t)-1, ctl.gid) < 0) ||
+	    listen(fd, 16) < 0) {
+		log_err("control-socket %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ctl.src.cb = on_listen;
+	ctl.src.fd = fd;
+	if (mainloop_add(&ctl.src, EPOLLIN) < 0) {
+		log_err("control-socket %s: epoll: %s", path, strerror(errno));
+		close(fd);
+		ctl.src.fd = -1;
+		return -1;
+	}
+	log_info("control socket at %s", path);
+	return 0;
+}
+
+void control_stop(void)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (ctl.clients[i])
+			client_close(ctl.clients[i]);
+	if (ctl.src.fd >= 0) {
+		mainloop_del(&ctl.src);
+		close(ctl.src.fd);
+		ctl.src.fd = -1;
+		unlink(ctl.path);
+	}
+}

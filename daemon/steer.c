@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Port takeover with sk_lookup (the kernel side is bpf/steer.bpf.c).
+ *
+ * A steered port P stays bound by the plaintext service. ktlsd does not
+ * bind P: it opens one steering listener per address family on an
+ * ephemeral loopback port and registers it in the ktlsd_socks sockmap; the
+ * program sends every new TCP connection to a port listed in ktlsd_ports to
+ * that listener. The workers share the listener (a slot with port_index -1)
+ * and recover P from getsockname(), which keeps the address the client
+ * dialled.
+ *
+ * ktlsd's own connection to the service is exempted by its source: the
+ * backend socket is bound before connect() and its source address and port
+ * go into ktlsd_exempt until the socket is closed.
+ *
+ * Everything is pinned under <bpf-pin-dir>/v1 so the takeover survives the
+ * daemon: when ktlsd dies the kernel removes its listener from the sockmap
+ * and the program drops connections to steered ports (fail closed); a
+ * restarted ktlsd finds the pins, registers its new listener and traffic
+ * flows again. Only `ktlsd --unload` gives the ports back to the service.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "ktlsd/steer.h"
+#include "log.h"
+#include "steer.h"
+#include "steer.skel.h"
+
+#define BPFFS_ROOT "/sys/fs/bpf"
+/* bpf-pin-dir (at most 107 bytes) plus "/v1". */
+#define STEER_DIR_MAX 128
+
+static const char *const map_names[] = { "ktlsd_ports", "ktlsd_socks", "ktlsd_exempt" };
+enum { M_PORTS, M_SOCKS, M_EXEMPT, M__COUNT };
+
+static struct {
+	bool active;
+	char dir[STEER_DIR_MAX];
+	int map_fd[M__COUNT];
+	int lsn_fd[STEER_MAX_LISTENERS];
+	struct cfg_addr lsn_addr[STEER_MAX_LISTENERS];
+	int n_lsn;
+} st = { .map_fd = { -1, -1, -1 } };
+
+static void pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len)
+{
+	const char *base = cfg && cfg->daemon.bpf_pin_dir[0] ?
+			   cfg->daemon.bpf_pin_dir : STEER_DEFAULT_PIN_DIR;
+
+	snprintf(buf, len, "%s/%s", base, KTLSD_STEER_LAYOUT);
+}
+
+static void pin_path(const char *dir, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static bool any_steered(const struct ktlsd_config *cfg)
+{
+	for (int i = 0; i < cfg->n_ports; i++)
+		if (cfg->ports[i].steer)
+			return true;
+	return false;
+}
+
+static bool on_bpffs(const char *path)
+{
+	struct statfs sfs;
+
+	return statfs(path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC;
+}
+
+/* Mount bpffs at /sys/fs/bpf if the pin directory needs it, then create
+ * the directory. Pins only persist on bpffs, so anything else is refused. */
+static int prepare_dir(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (!strncmp(dir, BPFFS_ROOT "/", strlen(BPFFS_ROOT) + 1) &&
+	    !on_bpffs(BPFFS_ROOT) &&
+	    mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700") < 0) {
+		log_err("steer: cannot mount bpffs on " BPFFS_ROOT ": %s", strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			goto fail;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		goto fail;
+	if (!on_bpffs(dir)) {
+		log_err("steer: %s is not on a bpf file system; set [ktlsd] "
+			"bpf-pin-dir under " BPFFS_ROOT, dir);
+		return -1;
+	}
+	return 0;
+fail:
+	log_err("steer: cannot create %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Inode of our network namespace, to check a pinned link attaches here. */
+static unsigned long long own_netns(void)
+{
+	struct stat sb;
+
+	return stat("/proc/self/ns/net", &sb) == 0 ? (unsigned long long)sb.st_ino : 0;
+}
+
+/* 1: a live link for this namespace is pinned; 0: none (a dead one is
+ * removed); -1: it belongs to another namespace. */
+static int check_pinned_link(const char *dir)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd, rc;
+
+	pin_path(dir, "link", path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	rc = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (rc == 0 && info.type == BPF_LINK_TYPE_NETNS &&
+	    info.netns.netns_ino == own_netns())
+		return 1;
+	if (rc == 0 && info.type == BPF_LINK_TYPE_NETNS && info.netns.netns_ino) {
+		log_err("steer: %s is attached to another network namespace", path);
+		return -1;
+	}
+	/* Its namespace is gone: start afresh, maps included. */
+	unlink(path);
+	for (int i = 0; i < M__COUNT; i++) {
+		pin_path(dir, map_names[i], path, sizeof(path));
+		unlink(path);
+	}
+	return 0;
+}
+
+/* Load the program, attach it to this namespace and pin link and maps. */
+static int load_and_pin(const char *dir)
+{
+	struct steer_bpf *skel;
+	struct bpf_link *link = NULL;
+	struct bpf_map *maps[M__COUNT];
+	char path[PATH_MAX];
+	int netns = -1, rc = -1;
+
+	skel = steer_bpf__open();
+	if (!skel) {
+		log_err("steer: cannot open the BPF object: %s", strerror(errno));
+		return -1;
+	}
+	maps[M_PORTS] = skel->maps.ktlsd_ports;
+	maps[M_SOCKS] = skel->maps.ktlsd_socks;
+	maps[M_EXEMPT] = skel->maps.ktlsd_exempt;
+	/* libbpf reuses maps already pinned there and pins the others. */
+	for (int i = 0; i < M__COUNT; i++) {
+		pin_path(dir, map_names[i], path, sizeof(path));
+		if (bpf_map__set_pin_path(maps[i], path) < 0)
+			goto out;
+	}
+	if (steer_bpf__load(skel) < 0) {
+		log_err("steer: cannot load the sk_lookup program: %s", strerror(errno));
+		goto out;
+	}
+	netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (netns < 0)
+		goto out;
+	link = bpf_program__attach_netns(skel->progs.ktlsd_steer, netns);
+	if (!link) {
+		log_err("steer: cannot attach sk_lookup: %s", strerror(errno));
+		goto out;
+	}
+	pin_path(dir, "link", path, sizeof(path));
+	if (bpf_link__pin(link, path) < 0) {
+		log_err("steer: cannot pin %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	/* The pinned link keeps the program attached; our fds may go. */
+	bpf_link__destroy(link);
+	if (netns >= 0)
+		close(netns);
+	steer_bpf__destroy(skel);
+	return rc;
+}
+
+static int open_maps(const char *dir)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < M__COUNT; i++) {
+		pin_path(dir, map_names[i], path, sizeof(path));
+		st.map_fd[i] = bpf_obj_get(path);
+		if (st.map_fd[i] < 0) {
+			log_err("steer: cannot open %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void close_maps(void)
+{
+	for (int i = 0; i < M__COUNT; i++) {
+		if (st.map_fd[i] >= 0)
+			close(st.map_fd[i]);
+		st.map_fd[i] = -1;
+	}
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return -1;
+}
+
+static bool port_wanted(const struct ktlsd_config *cfg, int port)
+{
+	for (int i = 0; i < cfg->n_ports; i++)
+		for (int j = 0; cfg->ports[i].steer && j < cfg->ports[i].n_listen; j++)
+			if (port_of(&cfg->ports[i].listen[j].ss) == port)
+				return true;
+	return false;
+}
+
+/* Make ktlsd_ports list exactly CFG's steered ports; counters of ports
+ * that stay are kept. */
+static int sync_ports(const struct ktlsd_config *cfg)
+{
+	struct ktlsd_port_key key, next, stale[KTLSD_MAX_PORTS];
+	struct ktlsd_port_stats zero = { 0 };
+	void *prev = NULL;
+	int n_stale = 0, rc = 0;
+
+	while (bpf_map_get_next_key(st.map_fd[M_PORTS], prev, &next) == 0) {
+		if (!port_wanted(cfg, next.port) && n_stale < KTLSD_MAX_PORTS)
+			stale[n_stale++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (int i = 0; i < n_stale; i++) {
+		bpf_map_delete_elem(st.map_fd[M_PORTS], &stale[i]);
+		log_notice("steer: port %u no longer steered", stale[i].port);
+	}
+	for (int i = 0; i < cfg->n_ports; i++) {
+		for (int j = 0; cfg->ports[i].steer && j < cfg->ports[i].n_listen; j++) {
+			memset(&key, 0, sizeof(key));
+			key.port = (__u16)port_of(&cfg->ports[i].listen[j].ss);
+			key.protocol = IPPROTO_TCP;
+			if (bpf_map_update_elem(st.map_fd[M_PORTS], &key, &zero,
+						BPF_NOEXIST) == 0) {
+				log_notice("steer: port %s: connections to port %u "
+					   "are taken over", cfg->ports[i].name, key.port);
+			} else if (errno != EEXIST) {
+				log_err("steer: port %s: cannot steer port %u: %s",
+					cfg->ports[i].name, key.port, strerror(errno));
+				rc = -1;
+			}
+		}
+	}
+	return rc;
+}
+
+/* One steering listener on an ephemeral loopback port, in the sockmap. */
+static int open_listener(int family, __u32 index)
+{
+	struct cfg_addr a = { .len = family == AF_INET ? sizeof(struct sockaddr_in) :
+					 sizeof(struct sockaddr_in6) };
+	char why[128];
+	__u64 value;
+	int fd;
+
+	a.ss.ss_family = (sa_family_t)family;
+	if (family == AF_INET)
+		((struct sockaddr_in *)&a.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		((struct sockaddr_in6 *)&a.ss)->sin6_addr = in6addr_loopback;
+	fd = listener_open(&a, why, sizeof(why));
+	if (fd < 0) {
+		log_warn("steer: no %s steering listener: %s",
+			 family == AF_INET ? "IPv4" : "IPv6", why);
+		return -1;
+	}
+	getsockname(fd, (struct sockaddr *)&a.ss, &a.len);
+	value = (__u64)fd;
+	if (bpf_map_update_elem(st.map_fd[M_SOCKS], &index, &value, BPF_ANY) < 0) {
+		log_err("steer: cannot register the steering listener: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	st.lsn_fd[st.n_lsn] = fd;
+	st.lsn_addr[st.n_lsn] = a;
+	st.n_lsn++;
+	return 0;
+}
+
+int steer_start(const struct ktlsd_config *cfg)
+{
+	int linked;
+
+	if (st.active)
+		return steer_update(cfg);
+	pin_dir(cfg, st.dir, sizeof(st.dir));
+	if (!any_steered(cfg) && access(st.dir, F_OK) < 0)
+		return 0;
+	if (prepare_dir(st.dir) < 0)
+		return -1;
+	linked = check_pinned_link(st.dir);
+	if (linked < 0 || (linked == 0 && load_and_pin(st.dir) < 0))
+		return -1;
+	if (open_maps(st.dir) < 0)
+		goto fail;
+	if (open_listener(AF_INET, KTLSD_SOCK_INET) < 0)
+		goto fail;
+	open_listener(AF_INET6, KTLSD_SOCK_INET6);	/* optional: no IPv6 */
+	st.active = true;
+	if (sync_ports(cfg) < 0) {
+		steer_stop();
+		return -1;
+	}
+	log_notice("steer: %s sk_lookup program pinned in %s",
+		   linked ? "reusing the" : "loaded the", st.dir);
+	return 0;
+fail:
+	close_maps();
+	return -1;
+}
+
+int steer_update(const struct ktlsd_config *cfg)
+{
+	if (!st.active)
+		return steer_start(cfg);
+	return sync_ports(cfg);
+}
+
+void steer_stop(void)
+{
+	for (int i = 0; i < st.n_lsn; i++)
+		close(st.lsn_fd[i]);
+	st.n_lsn = 0;
+	close_maps();
+	st.active = false;
+}
+
+int steer_unload(const struct ktlsd_config *cfg, FILE *out)
+{
+	struct ktlsd_port_key key, next;
+	char dir[STEER_DIR_MAX], path[PATH_MAX];
+	void *prev = NULL;
+	int fd, rc = 0;
+
+	pin_dir(cfg, dir, sizeof(dir));
+	if (access(dir, F_OK) < 0) {
+		fprintf(out, "nothing pinned in %s: no port is steered\n", dir);
+		return 0;
+	}
+	pin_path(dir, "ktlsd_ports", path, sizeof(path));
+	fd = bpf_obj_get(path);
+	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		fprintf(out, "port %u: no longer steered; connections reach the "
+			"service in plaintext again\n", next.port);
+		key = next;
+		prev = &key;
+	}
+	if (fd >= 0)
+		close(fd);
+	pin_path(dir, "link", path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		rc = -1;
+	for (int i = 0; i < M__COUNT; i++) {
+		pin_path(dir, map_names[i], path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = -1;
+	}
+	if (rmdir(dir) < 0)
+		rc = -1;
+	if (rc < 0)
+		fprintf(out, "cannot remove everything in %s: %s\n", dir, strerror(errno));
+	else
+		fprintf(out, "removed the steering program and maps from %s\n", dir);
+	return rc;
+}
+
+static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+int steer_listener_slots(struct worker *w, struct listener_slot *slots)
+{
+	int n = 0;
+
+	for (int i = 0; i < st.n_lsn; i++) {
+		struct listener_slot *s = &slots[n];
+
+		s->fd = -1;
+		for (int k = 0; k < w->n_lsn; k++) {
+			if (w->lsn[k].port_index < 0 && w->lsn[k].fd >= 0 &&
+			    same_addr(&w->lsn[k].addr, &st.lsn_addr[i])) {
+				s->fd = w->lsn[k].fd;
+				w->lsn[k].fd = -1;	/* moved */
+				break;
+			}
+		}
+		/* Each worker holds its own descriptor of the shared socket. */
+		if (s->fd < 0)
+			s->fd = fcntl(st.lsn_fd[i], F_DUPFD_CLOEXEC, 0);
+		if (s->fd < 0) {
+			log_err("steer: worker %d: %s", w->id, strerror(errno));
+			continue;
+		}
+		s->addr = st.lsn_addr[i];
+		s->port_index = -1;
+		s->h.kind = EV_LISTENER;
+		s->h.obj = s;
+		n++;
+	}
+	return n;
+}
+
+static int exempt_key(int fd, struct ktlsd_exempt_key *key)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	memset(key, 0, sizeof(*key));
+	if (ss.ss_family == AF_INET) {
+		key->addr[2] = htonl(0xffff);
+		key->addr[3] = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+	} else if (ss.ss_family == AF_INET6) {
+		memcpy(key->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+	} else {
+		return -1;
+	}
+	key->port = (__u16)port_of(&ss);
+	return key->port ? 0 : -1;
+}
+
+int steer_backend_bind(int fd, const struct cfg_port *port)
+{
+	struct cfg_addr src = port->backend;
+	struct ktlsd_exempt_key key;
+	__u8 one = 1;
+
+	if (!st.active || !port->steer ||
+	    (src.ss.ss_family != AF_INET && src.ss.ss_family != AF_INET6))
+		return 0;
+	/* The service is local: its own address is a valid source, and a
+	 * fixed one makes the exemption key known before connect(). */
+	if (src.ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&src.ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&src.ss)->sin6_port = 0;
+	if (bind(fd, (struct sockaddr *)&src.ss, src.len) < 0 ||
+	    exempt_key(fd, &key) < 0)
+		return -1;
+	return bpf_map_update_elem(st.map_fd[M_EXEMPT], &key, &one, BPF_ANY);
+}
+
+void steer_backend_release(int fd)
+{
+	struct ktlsd_exempt_key key;
+
+	if (st.active && fd >= 0 && exempt_key(fd, &key) == 0)
+		bpf_map_delete_elem(st.map_fd[M_EXEMPT], &key);
+}
+
+int steer_read_counters(struct steer_port_counters *out, int max)
+{
+	struct ktlsd_port_key key, next;
+	struct ktlsd_port_stats stats;
+	void *prev = NULL;
+	int n = 0;
+
+	if (!st.active)
+		return -1;
+	while (n < max && bpf_map_get_next_key(st.map_fd[M_PORTS], prev, &next) == 0) {
+		if (bpf_map_lookup_elem(st.map_fd[M_PORTS], &next, &stats) == 0) {
+			out[n].port = next.port;
+			out[n].steered = stats.steered;
+			out[n].dropped = stats.dropped;
+			n++;
+		}
+		key = next;
+		prev = &key;
+	}
+	return n;
+}

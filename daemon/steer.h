@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Port takeover with eBPF (steer.c): ports with steer = yes are taken from
+ * the plaintext service that keeps listening on them. An sk_lookup program
+ * hands their connections to one ktlsd "steering" listener on an ephemeral
+ * loopback port, and drops them while that listener is absent (fail
+ * closed). Program, link and maps are pinned in bpffs, so the takeover
+ * outlives the daemon until `ktlsd --unload`.
+ */
+#ifndef KTLSD_STEER_H
+#define KTLSD_STEER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ktlsd.h"
+
+#define STEER_DEFAULT_PIN_DIR "/sys/fs/bpf/ktlsd"
+#define STEER_MAX_LISTENERS 2
+
+/* What the control side shows per steered port. */
+struct steer_port_counters {
+	uint16_t port;
+	uint64_t steered;	/* connections handed to ktlsd */
+	uint64_t dropped;	/* refused while ktlsd's listener was absent */
+};
+
+/*
+ * Load or reuse the pinned program and maps, open the steering listeners,
+ * register them and publish CFG's steered ports. Does nothing when no port
+ * is steered and nothing is pinned. Call before workers_start(). 0 or -1
+ * (logged).
+ */
+int steer_start(const struct ktlsd_config *cfg);
+/* After a reload: publish CFG's steered ports (no socket is rebound). */
+int steer_update(const struct ktlsd_config *cfg);
+/* Close the steering listeners; the pins stay, so the ports stay closed. */
+void steer_stop(void);
+/* Remove the pins; prints which ports become plaintext again. 0 or -1. */
+int steer_unload(const struct ktlsd_config *cfg, FILE *out);
+
+/* For worker_sync_listeners(): append this worker's slots for the steering
+ * listeners to SLOTS (room for STEER_MAX_LISTENERS), reusing the worker's
+ * current ones. Returns how many were added. */
+int steer_listener_slots(struct worker *w, struct listener_slot *slots);
+
+/* Before connect() to PORT's backend: bind FD's source and exempt it from
+ * steering so the connection reaches the service. 0 or -1 (errno set). */
+int steer_backend_bind(int fd, const struct cfg_port *port);
+/* Before close() of a backend socket: drop its exemption, if it has one. */
+void steer_backend_release(int fd);
+
+/* Per-port counters; fills up to MAX entries, returns the count or -1. */
+int steer_read_counters(struct steer_port_counters *out, int max);
+
+#endif

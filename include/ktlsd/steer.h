@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Port takeover: the layout shared by the sk_lookup program
+ * (bpf/steer.bpf.c) and the daemon (daemon/steer.c). Fixed-width types only,
+ * so both compilers agree on every offset. The maps are pinned and outlive
+ * the daemon: change a layout here only together with KTLSD_STEER_LAYOUT.
+ */
+#ifndef KTLSD_STEER_SHARED_H
+#define KTLSD_STEER_SHARED_H
+
+#include <linux/types.h>
+
+/* The pin directory's last component: a new layout gets a new directory. */
+#define KTLSD_STEER_LAYOUT	"v1"
+
+/* ktlsd_socks: where ktlsd's steering listeners are. */
+#define KTLSD_SOCK_INET		0
+#define KTLSD_SOCK_INET6	1
+#define KTLSD_SOCK_MAX		2
+
+#define KTLSD_MAX_PORTS		1024
+#define KTLSD_MAX_EXEMPT	65536
+
+/* ktlsd_ports key: a port taken over, whatever local address was dialled. */
+struct ktlsd_port_key {
+	__u16 port;		/* host byte order */
+	__u8 protocol;		/* IPPROTO_TCP */
+	__u8 pad;		/* zero */
+};
+
+/* ktlsd_ports value: what happened to connections for the port. */
+struct ktlsd_port_stats {
+	__u64 steered;		/* handed to ktlsd */
+	__u64 dropped;		/* refused: ktlsd's listener was absent */
+};
+
+/*
+ * ktlsd_exempt key: the source of one of ktlsd's own connections to the
+ * service, which must reach the service and not come back to ktlsd. IPv4
+ * addresses are stored v4-mapped (::ffff:a.b.c.d).
+ */
+struct ktlsd_exempt_key {
+	__u32 addr[4];		/* network byte order */
+	__u16 port;		/* host byte order */
+	__u16 pad;		/* zero */
+};
+
+#endif

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The key handoff on a kernel with kTLS (run inside the VM). An OpenSSL
+ * server in this process does the handshake on a real loopback TCP socket
+ * against an OpenSSL client in a forked child, derives the keys, installs
+ * them with ktls_install() and from then on uses plain read()/write(): the
+ * kernel decrypts and encrypts. The client keeps using SSL_read/SSL_write,
+ * so every byte crosses the wire as a real TLS record checked by OpenSSL.
+ *
+ * The kernel's word counts, not ours: /proc/net/tls_stat must show one
+ * more software TX and RX context, and getsockopt(SOL_TLS) must return the
+ * version and cipher we installed. Without kTLS every test here fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "kselftest_harness.h"
+#include "ktls.h"
+
+#define PAYLOAD		(4u << 20)
+#define IO_TIMEOUT_S	240
+
+/* Exit codes of the client child, so a failure names its step. */
+enum child_status {
+	CHILD_OK = 0,
+	CHILD_CONNECT = 10,
+	CHILD_HANDSHAKE,
+	CHILD_WRITE,
+	CHILD_READ,
+	CHILD_MISMATCH,
+	CHILD_FINAL_RECORD,
+	CHILD_NO_CLOSE_NOTIFY,
+};
+
+static long tls_stat(const char *name)
+{
+	char key[64];
+	long val, found = -1;
+	FILE *f = fopen("/proc/net/tls_stat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &val) == 2) {
+		if (strcmp(key, name) == 0)
+			found = val;
+	}
+	fclose(f);
+	return found;
+}
+
+static SSL_CTX *make_server_ctx(void)
+{
+	EVP_PKEY *pkey = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	X509_NAME *name;
+	int ok = pkey && x && ctx;
+
+	if (ok) {
+		name = X509_get_subject_name(x);
+		ok = X509_set_version(x, 2) &&
+		     ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+		     X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
+		     X509_gmtime_adj(X509_getm_notAfter(x), 3600) &&
+		     X509_set_pubkey(x, pkey) &&
+		     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+						(const unsigned char *)"ktlsd-vm",
+						-1, -1, 0) &&
+		     X509_set_issuer_name(x, name) &&
+		     X509_sign(x, pkey, EVP_sha256()) &&
+		     SSL_CTX_use_certificate(ctx, x) == 1 &&
+		     SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
+	}
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	if (!ok) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static int set_suite(SSL_CTX *ctx, int version, const char *suite)
+{
+	if (!SSL_CTX_set_min_proto_version(ctx, version) ||
+	    !SSL_CTX_set_max_proto_version(ctx, version))
+		return -1;
+	if (version == TLS1_3_VERSION)
+		return SSL_CTX_set_ciphersuites(ctx, suite) == 1 ? 0 : -1;
+	return SSL_CTX_set_cipher_list(ctx, suite) == 1 ? 0 : -1;
+}
+
+static void set_timeouts(int fd)
+{
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * The peer: TLS client over a fresh connection. Sends UP, expects DOWN,
+ * then sends a final record (TLS 1.3: KeyUpdate; TLS 1.2: close_notify)
+ * and expects the server's close_notify.
+ */
+static int run_client(int version, const char *suite, uint16_t port,
+		      const unsigned char *up, const unsigned char *down)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	unsigned char *got = malloc(PAYLOAD);
+	size_t done = 0;
+	char byte;
+	SSL *ssl;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (!ctx || !got || fd < 0 || set_suite(ctx, version, suite) ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
+		return CHILD_CONNECT;
+	set_timeouts(fd);
+	ssl = SSL_new(ctx);
+	if (!ssl || !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1)
+		return CHILD_HANDSHAKE;
+	while (done < PAYLOAD) {
+		int n = SSL_write(ssl, up + done, (int)(PAYLOAD - done));
+
+		if (n <= 0)
+			return CHILD_WRITE;
+		done += (size_t)n;
+	}
+	for (done = 0; done < PAYLOAD;) {
+		int n = SSL_read(ssl, got + done, (int)(PAYLOAD - done));
+
+		if (n <= 0)
+			return CHILD_READ;
+		done += (size_t)n;
+	}
+	if (memcmp(got, down, PAYLOAD) != 0)
+		return CHILD_MISMATCH;
+	if (version == TLS1_3_VERSION) {
+		if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1 ||
+		    SSL_do_handshake(ssl) != 1)
+			return CHILD_FINAL_RECORD;
+	} else if (SSL_shutdown(ssl) < 0) {
+		return CHILD_FINAL_RECORD;
+	}
+	if (SSL_read(ssl, &byte, 1) != 0 ||
+	    SSL_get_error(ssl, 0) != SSL_ERROR_ZERO_RETURN)
+		return CHILD_NO_CLOSE_NOTIFY;
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	free(got);
+	close(fd);
+	return CHILD_OK;
+}
+
+FIXTURE(handoff)
+{
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int lfd, fd;
+	pid_t child;
+	unsigned char *up, *down;	/* client -> server, server -> client */
+};
+
+FIXTURE_VARIANT(handoff)
+{
+	int version;
+	const char *suite;
+	uint16_t kernel_cipher;
+};
+
+#define SUITE(tag, v, s, kc)						\
+	FIXTURE_VARIANT_ADD(handoff, tag) {				\
+		.version = v, .suite = s, .kernel_cipher = TLS_CIPHER_##kc }
+SUITE(tls12_aes_gcm_128, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", AES_GCM_128);
+SUITE(tls12_aes_gcm_256, TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384", AES_GCM_256);
+SUITE(tls12_chacha20, TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305", CHACHA20_POLY1305);
+SUITE(tls13_aes_gcm_128, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", AES_GCM_128);
+SUITE(tls13_aes_gcm_256, TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", AES_GCM_256);
+SUITE(tls13_chacha20, TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", CHACHA20_POLY1305);
+SUITE(tls13_aes_ccm_128, TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256", AES_CCM_128);
+
+FIXTURE_SETUP(handoff)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t slen = sizeof(sin);
+
+	self->fd = -1;
+	self->up = malloc(PAYLOAD);
+	self->down = malloc(PAYLOAD);
+	ASSERT_NE(NULL, self->up);
+	ASSERT_NE(NULL, self->down);
+	ASSERT_EQ(1, RAND_bytes(self->up, PAYLOAD));
+	ASSERT_EQ(1, RAND_bytes(self->down, PAYLOAD));
+
+	self->ctx = make_server_ctx();
+	ASSERT_NE(NULL, self->ctx);
+	ASSERT_EQ(0, set_suite(self->ctx, variant->version, variant->suite));
+	/* What ktls_derive needs: secrets, no tickets, nothing read ahead. */
+	SSL_CTX_set_keylog_callback(self->ctx, ktls_keylog_cb);
+	SSL_CTX_set_num_tickets(self->ctx, 0);
+	SSL_CTX_set_read_ahead(self->ctx, 0);
+	SSL_CTX_set_options(self->ctx, SSL_OP_NO_RENEGOTIATION);
+
+	self->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_LE(0, self->lfd);
+	ASSERT_EQ(0, bind(self->lfd, (struct sockaddr *)&sin, sizeof(sin)));
+	ASSERT_EQ(0, listen(self->lfd, 1));
+	ASSERT_EQ(0, getsockname(self->lfd, (struct sockaddr *)&sin, &slen));
+
+	/* up and down are already filled: the child inherits them. */
+	self->child = fork();
+	ASSERT_LE(0, self->child);
+	if (self->child == 0) {
+		close(self->lfd);
+		_exit(run_client(variant->version, variant->suite,
+				 ntohs(sin.sin_port), self->up, self->down));
+	}
+	self->fd = accept(self->lfd, NULL, NULL);
+	ASSERT_LE(0, self->fd);
+	set_timeouts(self->fd);
+	self->ssl = SSL_new(self->ctx);
+	ASSERT_NE(NULL, self->ssl);
+	ASSERT_EQ(1, SSL_set_fd(self->ssl, self->fd));
+	ASSERT_EQ(1, SSL_accept(self->ssl));
+	ASSERT_STREQ(variant->suite,
+		     SSL_CIPHER_get_name(SSL_get_current_cipher(self->ssl)));
+}
+
+FIXTURE_TEARDOWN(handoff)
+{
+	if (self->child > 0) {
+		kill(self->child, SIGKILL);
+		waitpid(self->child, NULL, 0);
+	}
+	SSL_free(self->ssl);
+	SSL_CTX_free(self->ctx);
+	if (self->fd >= 0)
+		close(self->fd);
+	close(self->lfd);
+	free(self->up);
+	free(self->down);
+}
+
+TEST(probe_finds_kernel_tls)
+{
+	char why[160] = "";
+
+	EXPECT_EQ(0, ktls_probe(why, sizeof(why))) TH_LOG("%s", why);
+	EXPECT_STREQ("kernel TLS available", why);
+}
+
+TEST_F_TIMEOUT(handoff, kernel_carries_4mib_each_way, 600)
+{
+	long tx_before = tls_stat("TlsTxSw"), rx_before = tls_stat("TlsRxSw");
+	unsigned char *got = malloc(PAYLOAD);
+	const struct ktls_cipher *cipher = ktls_cipher_by_name(variant->suite);
+	unsigned char info[64], rec[64];
+	socklen_t info_len;
+	struct ktls_keys tx, rx;
+	char why[160] = "";
+	uint8_t type = 0;
+	size_t done;
+	ssize_t n;
+	int status;
+
+	ASSERT_NE(NULL, got);
+	ASSERT_NE(NULL, cipher);
+	info_len = cipher->info_size;	/* the kernel wants the exact size */
+	ASSERT_LE(0, tx_before) TH_LOG("no /proc/net/tls_stat: no kTLS");
+	/* Nothing may be left inside OpenSSL at handoff. */
+	EXPECT_EQ(0, SSL_pending(self->ssl));
+	EXPECT_EQ(0, SSL_has_pending(self->ssl));
+	ASSERT_EQ(0, ktls_derive(self->ssl, true, &tx, &rx, why, sizeof(why)))
+		TH_LOG("%s", why);
+	ASSERT_EQ(0, ktls_install(self->fd, &tx, &rx, why, sizeof(why)))
+		TH_LOG("%s", why);
+	EXPECT_EQ(0, tx.len);	/* wiped */
+	EXPECT_EQ(0, rx.len);
+
+	/* The kernel says what it runs. */
+	EXPECT_EQ(tx_before + 1, tls_stat("TlsTxSw"));
+	EXPECT_EQ(rx_before + 1, tls_stat("TlsRxSw"));
+	EXPECT_LE(1, tls_stat("TlsCurrTxSw"));
+	EXPECT_LE(1, tls_stat("TlsCurrRxSw"));
+	ASSERT_EQ(0, getsockopt(self->fd, SOL_TLS, TLS_TX, info, &info_len));
+	EXPECT_EQ(variant->version, ((struct tls_crypto_info *)info)->version);
+	EXPECT_EQ(variant->kernel_cipher,
+		  ((struct tls_crypto_info *)info)->cipher_type);
+	explicit_bzero(info, sizeof(info));
+
+	/* client -> server: the kernel decrypts */
+	for (done = 0; done < PAYLOAD; done += (size_t)n) {
+		n = read(self->fd, got + done, PAYLOAD - done);
+		if (n <= 0)
+			break;
+	}
+	ASSERT_EQ(PAYLOAD, done) TH_LOG("read: %s", n < 0 ? strerror(errno) : "EOF");
+	EXPECT_EQ(0, memcmp(got, self->up, PAYLOAD));
+
+	/* server -> client: the kernel encrypts, OpenSSL checks */
+	for (done = 0; done < PAYLOAD; done += (size_t)n) {
+		n = write(self->fd, self->down + done, PAYLOAD - done);
+		if (n <= 0)
+			break;
+	}
+	ASSERT_EQ(PAYLOAD, done) TH_LOG("write: %s", strerror(errno));
+
+	/* The client's last record is not data: the type must say so. */
+	n = ktls_recv_record(self->fd, rec, sizeof(rec), 0, &type);
+	if (variant->version == TLS1_3_VERSION) {
+		EXPECT_EQ(KTLS_RECORD_HANDSHAKE, type);
+		EXPECT_LE(1, n);
+		EXPECT_EQ(SSL3_MT_KEY_UPDATE, rec[0]);
+	} else {
+		EXPECT_EQ(KTLS_RECORD_ALERT, type);
+		ASSERT_EQ(2, n);
+		EXPECT_EQ(1, rec[0]);	/* warning */
+		EXPECT_EQ(0, rec[1]);	/* close_notify */
+	}
+	EXPECT_EQ(0, ktls_send_close_notify(self->fd));
+
+	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
+	self->child = 0;
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(CHILD_OK, WEXITSTATUS(status));
+	free(got);
+}
+
+TEST_HARNESS_MAIN
