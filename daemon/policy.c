@@ -27,6 +27,7 @@ struct subject {
 	unsigned int line;		/* its section header */
 	bool server;
 	const struct cfg_security *own;
+	const char *app_name;
 	const struct cfg_application *app;	/* NULL: no [application] */
 	enum cfg_level level;		/* resolved */
 	const struct cfg_security *src;	/* the resolved level's options */
@@ -168,7 +169,7 @@ static void require(struct subject *s, enum sec_option o, const char *why)
 	if (s->level == LEVEL_HOST && !sets_any(&s->cfg->host))
 		cfg_report(s->diag, s->cfg->path, s->line, "error", s->where, name,
 			   "not set at any level; %s: add it to this section, to [application %s] (with certificate-source = application) or to [security]",
-			   why, s->app ? s->app->name : "NAME");
+			   why, s->app_name);
 	else
 		cfg_report(s->diag, s->cfg->path, s->level == LEVEL_HOST ? s->line : fix_line(s),
 			   "error", s->where, name,
@@ -227,6 +228,7 @@ static int resolve_port(struct ktlsd_config *cfg, struct cfg_port *p, FILE *diag
 	const struct cfg_value *tnc;
 
 	cfg_label_port(p, s.where, sizeof(s.where));
+	s.app_name = p->application;
 	s.app = find_app(cfg, p->application);
 	resolve_level(&s, LEVEL_PORT);
 	fill_effective(&s, &p->effective, &p->versions);
@@ -281,6 +283,7 @@ static int resolve_conn(struct ktlsd_config *cfg, struct cfg_connection *c, FILE
 	const struct cfg_value *mut, *tnc;
 
 	cfg_label_conn(c, s.where, sizeof(s.where));
+	s.app_name = c->application;
 	s.app = find_app(cfg, c->application);
 	resolve_level(&s, LEVEL_CONNECTION);
 	fill_effective(&s, &c->effective, &c->versions);
