@@ -47,15 +47,20 @@ struct {
 static __always_inline int is_exempt(const struct bpf_sk_lookup *ctx)
 {
 	struct ktlsd_exempt_key key = {};
+	/* Read every field at its fixed offset first: the verifier refuses a
+	 * context load through a pointer the compiler computed per branch. */
+	__u32 ip4 = ctx->remote_ip4;
+	__u32 ip6_0 = ctx->remote_ip6[0], ip6_1 = ctx->remote_ip6[1];
+	__u32 ip6_2 = ctx->remote_ip6[2], ip6_3 = ctx->remote_ip6[3];
 
 	if (ctx->family == AF_INET) {
 		key.addr[2] = bpf_htonl(0x0000ffff);
-		key.addr[3] = ctx->remote_ip4;
+		key.addr[3] = ip4;
 	} else {
-		key.addr[0] = ctx->remote_ip6[0];
-		key.addr[1] = ctx->remote_ip6[1];
-		key.addr[2] = ctx->remote_ip6[2];
-		key.addr[3] = ctx->remote_ip6[3];
+		key.addr[0] = ip6_0;
+		key.addr[1] = ip6_1;
+		key.addr[2] = ip6_2;
+		key.addr[3] = ip6_3;
 	}
 	key.port = bpf_ntohs(ctx->remote_port);
 	return bpf_map_lookup_elem(&ktlsd_exempt, &key) != NULL;

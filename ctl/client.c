@@ -115,6 +115,7 @@ static int receive(int fd, uint32_t seq, ctl_reply_fn fn, void *arg, bool *trunc
 		struct nlmsghdr h;
 		unsigned char b[CTL_REPLY_MAX];
 	} buf;
+	bool reset_seen = false;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -129,6 +130,12 @@ static int receive(int fd, uint32_t seq, ctl_reply_fn fn, void *arg, bool *trunc
 			return EXIT_UNREACHABLE;
 		}
 		n = rc < 0 ? -1 : recv(fd, buf.b, sizeof(buf.b), MSG_TRUNC);
+		/* Closed before reading our request: the reset is reported
+		 * first, the daemon's reason may still be queued behind it. */
+		if (n < 0 && errno == ECONNRESET && !reset_seen) {
+			reset_seen = true;
+			continue;
+		}
 		if (n <= 0) {
 			fprintf(stderr, "ktlsctl: ktlsd closed the connection%s%s\n",
 				n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * ktlsctl's pieces: main and the command table (ktlsctl.c), the protocol
- * client (client.c), one file per group of commands' output (show.c) and
- * the JSON string writer (json.c).
+ * client (client.c), the commands' output (show.c), the kernel's view of
+ * kTLS sockets (kernel_diag.c) and the JSON string writer (json.c).
  */
 #ifndef KTLSCTL_H
 #define KTLSCTL_H
@@ -47,6 +47,16 @@ int ctl_call(const char *socket, int type,
 	     bool *truncated);
 const char *ctl_attr_str(struct nlattr **tb, int attr);	/* "" if absent */
 uint64_t ctl_attr_u64(struct nlattr **tb, int attr);		/* 0 if absent */
+
+/* kernel_diag.c */
+struct kernel_ulp {
+	char peer[64];		/* as the daemon writes it: "addr:port" */
+	char text[128];		/* "tcp-ulp-tls version: 1.3 cipher: ..." */
+};
+/* Every established TCP socket with the tls ULP (needs CAP_NET_ADMIN for
+ * the details). 0 with *OUT malloc'd, or -1. */
+int kernel_ulp_dump(struct kernel_ulp **out, size_t *n);
+const char *kernel_ulp_find(const struct kernel_ulp *v, size_t n, const char *peer);
 
 /* json.c */
 void json_string(FILE *out, const char *s);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ktlsctl.h"
 
@@ -98,6 +99,8 @@ struct sessions_out {
 	const struct ctl_opts *o;
 	unsigned int n;
 	uint64_t now;
+	struct kernel_ulp *ulp;		/* the kernel's kTLS sockets */
+	size_t n_ulp;
 };
 
 static const char *mode_name(uint64_t mode)
@@ -119,6 +122,9 @@ static void on_session(struct nlattr **tb, void *arg)
 		{ CTL_A_S_PEER_SUBJECT, "peer_subject" },
 	};
 
+	const char *kernel = kernel_ulp_find(so->ulp, so->n_ulp,
+					     ctl_attr_str(tb, CTL_A_S_PEER));
+
 	if (so->o->json) {
 		printf("%s\n  {", so->n ? "," : "");
 		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
@@ -126,7 +132,12 @@ static void on_session(struct nlattr **tb, void *arg)
 			json_string(stdout, ctl_attr_str(tb, strs[i].attr));
 			printf(",");
 		}
-		printf("\"mode\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
+		printf("\"kernel_ulp\":");
+		if (kernel)
+			json_string(stdout, kernel);
+		else
+			printf("null");
+		printf(",\"mode\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
 		       "\"age_seconds\":%llu}", mode_name(mode),
 		       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_IN),
 		       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_OUT),
@@ -153,7 +164,7 @@ static void on_session(struct nlattr **tb, void *arg)
 		printf("\t userspace: %s\n", *ctl_attr_str(tb, CTL_A_S_MODE_WHY) ?
 		       ctl_attr_str(tb, CTL_A_S_MODE_WHY) : "reason not recorded");
 	else if (mode == CTL_MODE_KTLS)
-		printf("\t ktls: record layer in the kernel\n");
+		printf("\t %s\n", kernel ? kernel : "ktls: record layer in the kernel");
 	if (*ctl_attr_str(tb, CTL_A_S_PEER_SUBJECT))
 		printf("\t peer: %s\n", ctl_attr_str(tb, CTL_A_S_PEER_SUBJECT));
 	so->n++;
@@ -174,6 +185,11 @@ int cmd_sessions(const struct ctl_opts *o)
 	bool truncated = false;
 	int rc;
 
+	/* Only a kernel with the tls module loaded can have kTLS sockets. */
+	if (access("/proc/net/tls_stat", F_OK) == 0 &&
+	    kernel_ulp_dump(&so.ulp, &so.n_ulp) < 0)
+		fprintf(stderr, "ktlsctl: cannot read the kernel's socket table "
+			"(NETLINK_SOCK_DIAG); showing the daemon's view only\n");
 	if (o->json)
 		printf("[");
 	rc = ctl_call(o->socket, CTL_MSG_SESSIONS, sessions_filters, o, on_session,
@@ -185,6 +201,7 @@ int cmd_sessions(const struct ctl_opts *o)
 	if (truncated)
 		fprintf(stderr, "ktlsctl: the list was cut at the daemon's reply limit; "
 			"narrow it with --port or --peer\n");
+	free(so.ulp);
 	return rc;
 }
 

@@ -232,12 +232,12 @@ static void set_port(struct loader *ld, struct cfg_port *p, const char *name, co
 			p->steer = value[0] == 'y';
 		else
 			cfg_error(ld, name, "\"%s\": must be yes (take the port over from the service with eBPF) or no", value);
+	} else if (p->transport_line) {
+		cfg_error(ld, name, "already set at line %u; keep one of the two lines",
+			  p->transport_line);
 	} else {
-		char *unused = NULL;
-
-		if (set_string(ld, name, &unused, &p->transport_line, value))
-			set_transport(ld, p, value);
-		free(unused);
+		p->transport_line = ld->line;
+		set_transport(ld, p, value);
 	}
 }
 

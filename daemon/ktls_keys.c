@@ -156,6 +156,7 @@ void ktls_keylog_cb(const SSL *ssl, const char *line)
 	static const char client_label[] = "CLIENT_TRAFFIC_SECRET_0 ";
 	static const char server_label[] = "SERVER_TRAFFIC_SECRET_0 ";
 	unsigned char random[SSL3_RANDOM_SIZE], expect[SSL3_RANDOM_SIZE];
+	unsigned char secret[KTLS_MAX_SECRET];
 	struct captured_secrets *s;
 	const char *rnd, *sec, *end;
 	bool client;
@@ -194,13 +195,14 @@ void ktls_keylog_cb(const SSL *ssl, const char *line)
 		}
 	}
 	n = (size_t)(end - sec) / 2;
-	if (n > KTLS_MAX_SECRET ||
-	    !decode_hex(sec, (size_t)(end - sec), client ? s->client : s->server, n))
+	if (n == 0 || n > KTLS_MAX_SECRET ||
+	    !decode_hex(sec, (size_t)(end - sec), secret, n)) {
+		OPENSSL_cleanse(secret, sizeof(secret));
 		return;
-	if (client)
-		s->client_len = n;
-	else
-		s->server_len = n;
+	}
+	memcpy(client ? s->client : s->server, secret, n);
+	*(client ? &s->client_len : &s->server_len) = n;
+	OPENSSL_cleanse(secret, sizeof(secret));
 }
 
 const unsigned char *ktls_captured_secret(const SSL *ssl, bool client,
@@ -427,9 +429,12 @@ int ktls_derive_seq(SSL *ssl, bool is_server, uint64_t tx_seq,
 		    struct ktls_keys *rx, char *why, size_t len)
 {
 	const SSL_CIPHER *sc = SSL_get_current_cipher(ssl);
-	const struct ktls_cipher *c = sc ? ktls_cipher_by_id(SSL_CIPHER_get_id(sc)) : NULL;
+	const struct ktls_cipher *c = NULL;
 	EVP_MD *md = NULL;
 	int ret;
+
+	if (sc)
+		c = ktls_cipher_by_id(SSL_CIPHER_get_id(sc));
 
 	ktls_keys_wipe(tx);
 	ktls_keys_wipe(rx);

@@ -243,7 +243,7 @@ static int resolve_port(struct ktlsd_config *cfg, struct cfg_port *p, FILE *diag
 		require(&s, OPT_TRUSTED_CA, "a mutual TLS port verifies client certificates against trusted-ca");
 	else if (!p->effective.opt[OPT_TRUSTED_CA].value && s.errors == 0)
 		cfg_report(diag, cfg->path, p->line, "warning", s.where, "trusted-ca",
-			   "not set at the %s level; only mutual TLS ports use it, but the seeds expect it on UNIX servers",
+			   "not set at the %s level; only mutual TLS ports use it, but UNIX servers are expected to have one",
 			   config_level_name(s.level));
 	tnc = &p->own.opt[OPT_TLS_TARGET_NAME_CHECK];
 	if (tnc->value)

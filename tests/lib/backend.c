@@ -45,6 +45,7 @@ struct conn {
 	size_t len, off;		/* echo: pending bytes */
 	bool first;
 	bool src_done;
+	bool peer_eof;
 };
 
 static enum mode mode;
@@ -117,8 +118,11 @@ static bool conn_readable(struct conn *c)
 	if (n == 0) {
 		char line[256];
 
-		if (mode == SOURCE)
-			return false;
+		if (mode == SOURCE) {
+			/* The peer's half-close: keep sending until done. */
+			c->peer_eof = true;
+			return !c->src_done;
+		}
 		digest_line(c, "sink", line, sizeof(line));
 		fputs(line, stdout);
 		fflush(stdout);
@@ -167,6 +171,8 @@ static bool conn_writable(int ep, struct conn *c)
 		fputs(line, stdout);
 		fflush(stdout);
 		shutdown(c->fd, SHUT_WR);
+		if (c->peer_eof)
+			return false;
 		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 	}
 	return true;
@@ -278,8 +284,14 @@ int main(int argc, char **argv)
 					conn_free(ep, c);
 				continue;
 			}
-			if (!conn_readable(c))
+			if (!conn_readable(c)) {
 				conn_free(ep, c);
+			} else if (c->peer_eof) {
+				struct epoll_event oev = { .events = EPOLLOUT,
+							   .data.ptr = c };
+
+				epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &oev);
+			}
 		}
 	}
 }

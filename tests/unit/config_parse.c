@@ -125,6 +125,14 @@ FIXTURE_VARIANT_ADD(bad, tls_outside_transport) {
 	.conf = HOST "tls = 1\n" PORT, .errors = 1, .line = 5,
 	.expect = "[security] tls: tls=1 is set only at the port level, in its transport",
 };
+FIXTURE_VARIANT_ADD(bad, duplicate_transport) {
+	.conf = HOST PORT "transport = tls=1;tls-mutual=1\n", .errors = 1, .line = 9,
+	.expect = "[port StatServer:secure] transport: already set at line 6",
+};
+FIXTURE_VARIANT_ADD(bad, transport_tls_zero_is_not_secure) {
+	.conf = HOST "[port A:p]\ntransport = tls-mutual=1;tls=1;tls=0\nlisten = 7001\nbackend = 127.0.0.1:1\n",
+	.errors = 1, .line = 6, .expect = "tls=0: ktlsd only serves secure ports",
+};
 FIXTURE_VARIANT_ADD(bad, transport_without_tls) {
 	.conf = HOST "[port A:p]\ntransport = tls-mutual=1\nlisten = 7001\nbackend = 127.0.0.1:1\n",
 	.errors = 1, .line = 6, .expect = "[port A:p] transport: tls=1 is missing",

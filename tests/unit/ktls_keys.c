@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -588,6 +590,53 @@ TEST(tls13_without_keylog_says_why)
 	SSL_free(c);
 	SSL_CTX_free(sctx);
 	SSL_CTX_free(cctx);
+}
+
+/* ---- socket side, on whatever kernel runs the unit tests --------------- */
+
+/* The probe's verdict matches what the kernel lists afterwards. */
+TEST(probe_agrees_with_the_kernel)
+{
+	char why[160] = "", ulps[256] = "";
+	FILE *f;
+	int rc = ktls_probe(why, sizeof(why));
+
+	f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, fgets(ulps, sizeof(ulps), f));
+	fclose(f);
+	EXPECT_NE(0, why[0]);
+	if (!strstr(ulps, "tls")) {
+		EXPECT_EQ(-ENOENT, rc);
+		EXPECT_STREQ("kernel has no tls ULP (CONFIG_TLS not enabled or "
+			     "module not loaded)", why);
+	} else if (rc == 0) {
+		EXPECT_STREQ("kernel TLS available", why);
+	}
+}
+
+/* A failed install still wipes both key sets and says why. */
+TEST(install_failure_wipes_keys)
+{
+	const struct ktls_cipher *c = ktls_cipher_by_name("TLS_AES_128_GCM_SHA256");
+	struct ktls_keys tx, rx;
+	char why[160] = "";
+	int sv[2];
+
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ktls_keys_fill(&tx, c, rfc8448_server_key, rfc8448_server_iv, 0);
+	ktls_keys_fill(&rx, c, rfc8448_client_key, rfc8448_client_iv, 0);
+	EXPECT_GT(0, ktls_install(sv[0], &tx, &rx, why, sizeof(why)));
+	EXPECT_EQ(0, strncmp(why, "TCP_ULP tls: ", 13)) TH_LOG("%s", why);
+	EXPECT_EQ(0, tx.len);
+	EXPECT_EQ(0, rx.len);
+	for (size_t i = 0; i < sizeof(tx.crypto.aes_gcm_128.key); i++) {
+		EXPECT_EQ(0, tx.crypto.aes_gcm_128.key[i]);
+		EXPECT_EQ(0, rx.crypto.aes_gcm_128.key[i]);
+	}
+	close(sv[0]);
+	close(sv[1]);
 }
 
 TEST_HARNESS_MAIN
