@@ -129,6 +129,7 @@ FIXTURE_SETUP(datapath)
 	ASSERT_EQ(0, tl_write_file(self->conf,
 		"[ktlsd]\n"
 		"workers = 2\n"
+		"control-socket = %s/control\n"
 		"\n"
 		"[security]\n"
 		"certificate = %s\n"
@@ -146,6 +147,7 @@ FIXTURE_SETUP(datapath)
 		"listen = 127.0.0.1:%d\n"
 		"backend = 127.0.0.1:%d\n"
 		"transport = tls=1\n",
+		self->dir,
 		pki_file("server-chain.pem"), pki_file("server.key"),
 		pki_file("root.crt"), self->up_port, self->sink_port,
 		self->down_port, self->source_port));
@@ -156,7 +158,8 @@ FIXTURE_SETUP(datapath)
 
 FIXTURE_TEARDOWN(datapath)
 {
-	tl_stop(&self->daemon);
+	/* A clean exit also means no sanitizer report from the daemon. */
+	EXPECT_EQ(0, tl_stop(&self->daemon));
 	tl_stop(&self->sink);
 	tl_stop(&self->source);
 	tl_rmtree(self->dir);
