@@ -176,6 +176,8 @@ static void record_negotiated(struct session *s)
 {
 	X509 *peer = SSL_get0_peer_certificate(s->ssl);
 
+	/* The control side reads these strings under the same lock. */
+	pthread_mutex_lock(&s->w->lock);
 	snprintf(s->rec.version, sizeof(s->rec.version), "%s",
 		 SSL_get_version(s->ssl));
 	snprintf(s->rec.cipher, sizeof(s->rec.cipher), "%s",
@@ -183,6 +185,7 @@ static void record_negotiated(struct session *s)
 	if (peer)
 		X509_NAME_oneline(X509_get_subject_name(peer),
 				  s->rec.peer_subject, sizeof(s->rec.peer_subject));
+	pthread_mutex_unlock(&s->w->lock);
 }
 
 static void handshake_failed(struct session *s, int err)
@@ -270,8 +273,10 @@ static int handoff(struct session *s)
 	}
 	ktls_keys_wipe(&tx);
 	ktls_keys_wipe(&rx);
+	pthread_mutex_lock(&s->w->lock);
 	s->rec.mode = MODE_USERSPACE;
 	snprintf(s->rec.mode_why, sizeof(s->rec.mode_why), "%s", why);
+	pthread_mutex_unlock(&s->w->lock);
 	atomic_fetch_add(&g_counters.sessions_userspace, 1);
 	log_debug("port %s: %s: userspace mode: %s", s->rec.port, s->rec.peer, why);
 	return 0;
