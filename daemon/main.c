@@ -132,7 +132,16 @@ static void raise_fd_limit(void)
 	struct rlimit rl;
 
 	/* Each session holds two sockets and, with kTLS, two pipes. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	/* Root may raise the hard limit too (up to fs.nr_open). */
+	if (rl.rlim_max < 1048576) {
+		struct rlimit want = { 1048576, 1048576 };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}

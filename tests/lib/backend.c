@@ -41,7 +41,7 @@ struct conn {
 	EVP_MD_CTX *md;
 	unsigned long long bytes;	/* seen (sink) or sent (source) */
 	unsigned long long todo;	/* source: bytes still to send */
-	unsigned char buf[65536];
+	unsigned char buf[16384];
 	size_t len, off;		/* echo: pending bytes */
 	bool first;
 	bool src_done;
