@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Session behaviour at the edges of the data path, shared by the host suite
+ * (userspace mode) and the vm suite (kTLS mode; the including file defines
+ * SESSION_EXPECT_KTLS): application data right behind the client's
+ * Finished, close_notify as a half-close in both directions, and a TLS 1.3
+ * KeyUpdate from the peer.
+ *
+ * The client is an in-process OpenSSL client on a blocking socket, so each
+ * step is explicit and exact.
+ */
+#ifndef KTLSD_SESSION_CASES_H
+#define KTLSD_SESSION_CASES_H
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "kselftest_harness.h"
+#include "pki.h"
+#include "testlib.h"
+
+FIXTURE(session) {
+	char *dir;
+	char conf[512], log[512];
+	struct tl_proc echo, sink, daemon;
+	int echo_port, sink_port, echo_tls, sink_tls;
+	SSL_CTX *ctx;
+};
+
+FIXTURE_VARIANT(session) {
+	int version;
+};
+FIXTURE_VARIANT_ADD(session, tls12) { .version = TLS1_2_VERSION };
+FIXTURE_VARIANT_ADD(session, tls13) { .version = TLS1_3_VERSION };
+
+FIXTURE_SETUP(session)
+{
+	ASSERT_NE(NULL, pki_dir());
+	self->dir = tl_tmpdir();
+	ASSERT_NE(NULL, self->dir);
+	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
+	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
+	ASSERT_EQ(0, tl_backend_start(&self->sink, "sink", 0, &self->sink_port));
+	self->echo_tls = tl_free_port();
+	self->sink_tls = tl_free_port();
+	ASSERT_EQ(0, tl_write_file(self->conf,
+		"[ktlsd]\n"
+		"control-socket = %s/control\n"
+		"[security]\n"
+		"certificate = %s\n"
+		"certificate-key = %s\n"
+		"trusted-ca = %s\n"
+		"[port Echo:secure]\n"
+		"listen = 127.0.0.1:%d\n"
+		"backend = 127.0.0.1:%d\n"
+		"transport = tls=1\n"
+		"[port Sink:secure]\n"
+		"listen = 127.0.0.1:%d\n"
+		"backend = 127.0.0.1:%d\n"
+		"transport = tls=1\n",
+		self->dir, pki_file("server-chain.pem"), pki_file("server.key"),
+		pki_file("root.crt"), self->echo_tls, self->echo_port,
+		self->sink_tls, self->sink_port));
+	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	self->ctx = SSL_CTX_new(TLS_client_method());
+	ASSERT_NE(NULL, self->ctx);
+	ASSERT_EQ(1, SSL_CTX_load_verify_locations(self->ctx, pki_file("root.crt"),
+						   NULL));
+	SSL_CTX_set_verify(self->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_min_proto_version(self->ctx, variant->version);
+	SSL_CTX_set_max_proto_version(self->ctx, variant->version);
+}
+
+FIXTURE_TEARDOWN(session)
+{
+	SSL_CTX_free(self->ctx);
+	EXPECT_EQ(0, tl_stop(&self->daemon));
+	tl_stop(&self->echo);
+	tl_stop(&self->sink);
+	tl_rmtree(self->dir);
+	free(self->dir);
+}
+
+/* A blocking TLS connection to PORT with a 30 s receive limit. */
+static SSL *session_connect(SSL_CTX *ctx, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { 30, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	SSL *ssl;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	return ssl;
+}
+
+static void session_free(SSL *ssl)
+{
+	int fd = SSL_get_fd(ssl);
+
+	SSL_free(ssl);
+	close(fd);
+}
+
+static int read_exact(SSL *ssl, unsigned char *buf, int len)
+{
+	int got = 0;
+
+	while (got < len) {
+		int n = SSL_read(ssl, buf + got, len - got);
+
+		if (n <= 0)
+			return -1;
+		got += n;
+	}
+	return 0;
+}
+
+/* Data written in the same breath as the client's Finished arrives. */
+TEST_F_TIMEOUT(session, data_right_behind_finished, 120)
+{
+	unsigned char out[4096], in[4096];
+	SSL *ssl = session_connect(self->ctx, self->echo_tls);
+
+	ASSERT_NE(NULL, ssl);
+	RAND_bytes(out, sizeof(out));
+	/* SSL_connect has just sent Finished; no round trip before this. */
+	EXPECT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
+	EXPECT_EQ(0, read_exact(ssl, in, sizeof(in)));
+	EXPECT_EQ(0, memcmp(out, in, sizeof(out)));
+	session_free(ssl);
+}
+
+/*
+ * close_notify from the client ends only the client's direction: the
+ * service sees end of stream, answers, closes, and the client receives the
+ * answer followed by ktlsd's close_notify.
+ */
+TEST_F_TIMEOUT(session, close_notify_half_close, 120)
+{
+	unsigned char out[100000];
+	char line[256], expect[256], hex[65];
+	int n, fd;
+	SSL *ssl = session_connect(self->ctx, self->sink_tls);
+	FILE *f;
+	char path[600];
+
+	ASSERT_NE(NULL, ssl);
+	RAND_bytes(out, sizeof(out));
+	ASSERT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
+	/* Our close_notify; the read side stays open. */
+	EXPECT_EQ(0, SSL_shutdown(ssl));
+	fd = SSL_get_fd(ssl);
+	shutdown(fd, SHUT_WR);
+
+	snprintf(path, sizeof(path), "%s/sent", self->dir);
+	f = fopen(path, "w");
+	ASSERT_NE(NULL, f);
+	fwrite(out, 1, sizeof(out), f);
+	fclose(f);
+	ASSERT_EQ(0, tl_sha256_file(path, hex));
+	snprintf(expect, sizeof(expect), "sink %zu %s\n", sizeof(out), hex);
+
+	n = 0;
+	memset(line, 0, sizeof(line));
+	while (n < (int)strlen(expect)) {
+		int r = SSL_read(ssl, line + n, sizeof(line) - 1 - n);
+
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	EXPECT_STREQ(expect, line);
+	/* Then ktlsd's close_notify: a clean end, not a truncation. */
+	EXPECT_EQ(0, SSL_read(ssl, line, sizeof(line)));
+	EXPECT_EQ(SSL_ERROR_ZERO_RETURN, SSL_get_error(ssl, 0));
+	session_free(ssl);
+}
+
+/*
+ * A KeyUpdate from the peer. In userspace mode OpenSSL follows it and the
+ * session goes on. In kTLS mode on kernels before 6.14 the kernel cannot
+ * take the new key: ktlsd must end the session cleanly and say so, and no
+ * byte may come back corrupted.
+ */
+TEST_F_TIMEOUT(session, key_update_from_peer, 120)
+{
+	unsigned char out[4096], in[4096];
+	SSL *ssl;
+
+	if (variant->version != TLS1_3_VERSION)
+		SKIP(return, "KeyUpdate exists in TLS 1.3 only");
+	ssl = session_connect(self->ctx, self->echo_tls);
+	ASSERT_NE(NULL, ssl);
+	RAND_bytes(out, sizeof(out));
+	/* Something through first, so the session is fully established. */
+	ASSERT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
+	ASSERT_EQ(0, read_exact(ssl, in, sizeof(in)));
+	ASSERT_EQ(1, SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED));
+	RAND_bytes(out, sizeof(out));
+	ASSERT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
+#if SESSION_EXPECT_KTLS
+	/* Closed: nothing (and above all nothing wrong) comes back. */
+	EXPECT_EQ(-1, read_exact(ssl, in, sizeof(in)));
+	session_free(ssl);
+	/* Logged before the close the client just saw. */
+	EXPECT_EQ(1, tl_file_contains(self->log, "sent a TLS 1.3 KeyUpdate"));
+#else
+	EXPECT_EQ(0, read_exact(ssl, in, sizeof(in)));
+	EXPECT_EQ(0, memcmp(out, in, sizeof(out)));
+	session_free(ssl);
+#endif
+}
+
+#endif
