@@ -106,6 +106,12 @@ static int client_step(struct client *c)
 	return memcmp(c->sent, c->got, MSG_LEN) == 0 ? 1 : -1;
 }
 
+/* One PKI per test program, made before the harness forks each case. */
+static void __attribute__((constructor)) make_pki_once(void)
+{
+	pki_dir();
+}
+
 FIXTURE(concurrency) {
 	char *dir;
 	char conf[512], log[512];

@@ -50,6 +50,12 @@ static long tls_stat(const char *name)
 	return found;
 }
 
+/* One PKI per test program, made before the harness forks each case. */
+static void __attribute__((constructor)) make_pki_once(void)
+{
+	pki_dir();
+}
+
 FIXTURE(datapath) {
 	char *dir;
 	char conf[512], log[512], payload[512], received[512], errlog[512];

@@ -25,6 +25,12 @@
 #include "pki.h"
 #include "testlib.h"
 
+/* One PKI per test program, made before the harness forks each case. */
+static void __attribute__((constructor)) make_pki_once(void)
+{
+	pki_dir();
+}
+
 FIXTURE(session) {
 	char *dir;
 	char conf[512], log[512];
