@@ -20,31 +20,6 @@
 #include "config.h"
 #include "creds_int.h"
 
-/* Own names: config.c's tables may not be linked into every user. */
-static const char *const option_names[OPT__COUNT] = {
-	[OPT_CERTIFICATE] = "certificate",
-	[OPT_CERTIFICATE_KEY] = "certificate-key",
-	[OPT_TRUSTED_CA] = "trusted-ca",
-	[OPT_CRL] = "crl",
-	[OPT_TLS_CRL] = "tls-crl",
-	[OPT_SEC_PROTOCOL] = "sec-protocol",
-	[OPT_CIPHER_LIST] = "cipher-list",
-	[OPT_TLS_MUTUAL] = "tls-mutual",
-	[OPT_TLS_TARGET_NAME_CHECK] = "tls-target-name-check",
-};
-
-static const char *level_name(enum cfg_level l)
-{
-	switch (l) {
-	case LEVEL_HOST:	return "host";
-	case LEVEL_APPLICATION:	return "application";
-	case LEVEL_PORT:	return "port";
-	case LEVEL_CONNECTION:	return "connection";
-	case LEVEL_UNSET:	break;
-	}
-	return "default";
-}
-
 #define EXPIRY_WARN_DAYS 30
 
 /* Where messages about one port or connection go. */
@@ -75,7 +50,8 @@ static void report(struct creds_job *job, bool is_error, enum sec_option opt,
 	fprintf(job->diag, "%s:%u: %s: [%s] %s: %s\n",
 		v->file ? v->file : (job->file ? job->file : "-"),
 		v->file ? v->line : job->line, is_error ? "error" : "warning",
-		level_name(v->level), option_names[opt], msg);
+		v->level ? config_level_name(v->level) : "default",
+		config_option_name(opt), msg);
 }
 
 static const char *opt_value(const struct creds_job *job, enum sec_option opt)

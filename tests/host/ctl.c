@@ -67,7 +67,7 @@ FIXTURE_SETUP(ctl)
 	snprintf(self->err, sizeof(self->err), "%s/ctl.err", self->dir);
 	snprintf(self->client_out, sizeof(self->client_out), "%s/client.out", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = tl_free_port();
+	self->port = pki_free_port();
 	ASSERT_EQ(0, write_conf(self, pki_file("server-chain.pem")));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 }

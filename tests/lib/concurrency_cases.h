@@ -42,21 +42,6 @@ struct client {
 	bool connected, done;
 };
 
-static long tls_stat_value(const char *name)
-{
-	char key[64];
-	long val, found = -1;
-	FILE *f = fopen("/proc/net/tls_stat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &val) == 2)
-		if (!strcmp(key, name))
-			found = val;
-	fclose(f);
-	return found;
-}
-
 static int client_start(struct client *c, SSL_CTX *ctx, int port, int ep)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
@@ -152,7 +137,7 @@ FIXTURE_SETUP(concurrency)
 	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
 	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = tl_free_port();
+	self->port = pki_free_port();
 	ASSERT_EQ(0, tl_write_file(self->conf,
 		"[ktlsd]\n"
 		"workers = 2\n"
@@ -184,7 +169,7 @@ TEST_F_TIMEOUT(concurrency, sessions_at_once, 900)
 	struct client *cl = calloc(self->sessions, sizeof(*cl));
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	int ep = epoll_create1(0), started = 0, inflight = 0, verified = 0;
-	long tx_before = tls_stat_value("TlsCurrTxSw");
+	long tx_before = tl_tls_stat("TlsCurrTxSw");
 
 	ASSERT_NE(NULL, cl);
 	ASSERT_NE(NULL, ctx);
@@ -230,7 +215,7 @@ TEST_F_TIMEOUT(concurrency, sessions_at_once, 900)
 	EXPECT_EQ(self->sessions, verified);
 #if CONCURRENT_EXPECT_KTLS
 	/* All sessions are open right now, each with a kernel TX context. */
-	EXPECT_LE(tx_before + self->sessions, tls_stat_value("TlsCurrTxSw"));
+	EXPECT_LE(tx_before + self->sessions, tl_tls_stat("TlsCurrTxSw"));
 #else
 	(void)tx_before;
 #endif

@@ -33,23 +33,6 @@ static size_t payload_bytes(void)
 	return e ? strtoull(e, NULL, 0) : 64u << 20;
 }
 
-/* kTLS counters from /proc/net/tls_stat (absent without the tls module). */
-static long tls_stat(const char *name)
-{
-	char key[64];
-	long val;
-	FILE *f = fopen("/proc/net/tls_stat", "r");
-	long found = -1;
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &val) == 2)
-		if (!strcmp(key, name))
-			found = val;
-	fclose(f);
-	return found;
-}
-
 /* One PKI per test program, made before the harness forks each case. */
 static void __attribute__((constructor)) make_pki_once(void)
 {
@@ -129,8 +112,8 @@ FIXTURE_SETUP(datapath)
 				      strstr(_metadata->name, "gnutls_download") ?
 				      gnutls_download_bytes() : payload_bytes(),
 				      &self->source_port));
-	self->up_port = tl_free_port();
-	self->down_port = tl_free_port();
+	self->up_port = pki_free_port();
+	self->down_port = pki_free_port();
 	ASSERT_NE(self->up_port, self->down_port);
 	ASSERT_EQ(0, tl_write_file(self->conf,
 		"[ktlsd]\n"
@@ -158,8 +141,8 @@ FIXTURE_SETUP(datapath)
 		pki_file("root.crt"), self->up_port, self->sink_port,
 		self->down_port, self->source_port));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
-	self->tx_before = tls_stat("TlsTxSw");
-	self->rx_before = tls_stat("TlsRxSw");
+	self->tx_before = tl_tls_stat("TlsTxSw");
+	self->rx_before = tl_tls_stat("TlsRxSw");
 }
 
 FIXTURE_TEARDOWN(datapath)
@@ -178,8 +161,8 @@ static void check_mode(struct __test_metadata *_metadata,
 {
 #if DATAPATH_EXPECT_KTLS
 	/* The kernel's own counters, not the daemon's word. */
-	EXPECT_LT(self->tx_before, tls_stat("TlsTxSw"));
-	EXPECT_LT(self->rx_before, tls_stat("TlsRxSw"));
+	EXPECT_LT(self->tx_before, tl_tls_stat("TlsTxSw"));
+	EXPECT_LT(self->rx_before, tl_tls_stat("TlsRxSw"));
 	EXPECT_EQ(0, tl_file_contains(self->log, "userspace mode"));
 #else
 	EXPECT_EQ(1, tl_file_contains(self->log, "kernel TLS not available"));

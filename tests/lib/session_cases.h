@@ -54,8 +54,8 @@ FIXTURE_SETUP(session)
 	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
 	ASSERT_EQ(0, tl_backend_start(&self->sink, "sink", 0, &self->sink_port));
-	self->echo_tls = tl_free_port();
-	self->sink_tls = tl_free_port();
+	self->echo_tls = pki_free_port();
+	self->sink_tls = pki_free_port();
 	ASSERT_EQ(0, tl_write_file(self->conf,
 		"[ktlsd]\n"
 		"control-socket = %s/control\n"

@@ -53,7 +53,8 @@ int tl_write_file(const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* 1 if the file contains NEEDLE, 0 if not, -1 if unreadable. */
 int tl_file_contains(const char *path, const char *needle);
-/* A free TCP port on loopback. */
-int tl_free_port(void);
+/* A counter of /proc/net/tls_stat (the kernel's kTLS statistics), or -1
+ * when the file or the counter is missing (no tls module). */
+long tl_tls_stat(const char *name);
 
 #endif

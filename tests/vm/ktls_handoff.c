@@ -31,6 +31,7 @@
 #include <openssl/x509.h>
 
 #include "kselftest_harness.h"
+#include "testlib.h"
 #include "ktls.h"
 
 #define PAYLOAD		(4u << 20)
@@ -49,22 +50,6 @@ enum child_status {
 	CHILD_FINAL_RECORD,
 	CHILD_NO_CLOSE_NOTIFY,
 };
-
-static long tls_stat(const char *name)
-{
-	char key[64];
-	long val, found = -1;
-	FILE *f = fopen("/proc/net/tls_stat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &val) == 2) {
-		if (strcmp(key, name) == 0)
-			found = val;
-	}
-	fclose(f);
-	return found;
-}
 
 static SSL_CTX *make_server_ctx(void)
 {
@@ -395,7 +380,7 @@ TEST(probe_finds_kernel_tls)
 
 TEST_F_TIMEOUT(handoff, kernel_carries_data_each_way, 600)
 {
-	long tx_before = tls_stat("TlsTxSw"), rx_before = tls_stat("TlsRxSw");
+	long tx_before = tl_tls_stat("TlsTxSw"), rx_before = tl_tls_stat("TlsRxSw");
 	unsigned char *got = malloc(PAYLOAD);
 	const struct ktls_cipher *cipher = ktls_cipher_by_name(variant->suite);
 	unsigned char info[64], rec[64];
@@ -423,10 +408,10 @@ TEST_F_TIMEOUT(handoff, kernel_carries_data_each_way, 600)
 	EXPECT_EQ(0, rx.len);
 
 	/* The kernel says what it runs. */
-	EXPECT_EQ(tx_before + 1, tls_stat("TlsTxSw"));
-	EXPECT_EQ(rx_before + 1, tls_stat("TlsRxSw"));
-	EXPECT_LE(1, tls_stat("TlsCurrTxSw"));
-	EXPECT_LE(1, tls_stat("TlsCurrRxSw"));
+	EXPECT_EQ(tx_before + 1, tl_tls_stat("TlsTxSw"));
+	EXPECT_EQ(rx_before + 1, tl_tls_stat("TlsRxSw"));
+	EXPECT_LE(1, tl_tls_stat("TlsCurrTxSw"));
+	EXPECT_LE(1, tl_tls_stat("TlsCurrRxSw"));
 	ASSERT_EQ(0, getsockopt(self->fd, SOL_TLS, TLS_TX, info, &info_len));
 	EXPECT_EQ(variant->version, ((struct tls_crypto_info *)info)->version);
 	EXPECT_EQ(variant->kernel_cipher,
