@@ -206,6 +206,18 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBKTLSD)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address -o $@ $< $(LIBKTLSD) $(LIBS)
 
+# ---- benchmark -----------------------------------------------------------
+# 'make bench' compares ktlsd with stunnel4, HAProxy and nginx on this host
+# (bench/run); 'make deps-bench' installs them.
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
+
+bench: all $(BUILD)/bench/loadgen
+	$(Q)scripts/install-deps bench
+	$(Q)bench/run $(BUILD)
+
 # ---- install -------------------------------------------------------------
 install: all
 	install -D -m 0755 $(BUILD)/ktlsd $(DESTDIR)$(PREFIX)/sbin/ktlsd

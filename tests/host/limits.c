@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The daemon's limits: a client that never finishes its handshake is cut
+ * off after handshake-timeout, an established session with no traffic after
+ * idle-timeout, and connections beyond max-handshakes are closed at once
+ * while the ones within the cap are served.
+ */
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "kselftest_harness.h"
+#include "pki.h"
+#include "testlib.h"
+
+static void __attribute__((constructor)) make_pki_once(void)
+{
+	pki_dir();
+}
+
+static int tcp_connect(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Seconds until the peer closes FD (EOF or reset), -1 past LIMIT_S. */
+static double seconds_until_closed(int fd, int limit_s)
+{
+	struct timespec t0, t1;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (poll(&p, 1, limit_s * 1000) <= 0)
+			return -1;
+		if (recv(fd, &c, 1, 0) <= 0)
+			break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+FIXTURE(limits) {
+	char *dir;
+	char conf[512], log[512];
+	struct tl_proc echo, daemon;
+	int echo_port, port;
+};
+
+FIXTURE_SETUP(limits)
+{
+	self->dir = tl_tmpdir();
+	ASSERT_NE(NULL, self->dir);
+	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
+	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
+	self->port = pki_free_port();
+	ASSERT_EQ(0, tl_write_file(self->conf,
+		"[ktlsd]\n"
+		"workers = 1\n"
+		"handshake-timeout = 1\n"
+		"idle-timeout = 2\n"
+		"max-handshakes = 2\n"
+		"control-socket = %s/control\n"
+		"[security]\n"
+		"certificate = %s\n"
+		"certificate-key = %s\n"
+		"trusted-ca = %s\n"
+		"[port Echo:secure]\n"
+		"listen = 127.0.0.1:%d\n"
+		"backend = 127.0.0.1:%d\n"
+		"transport = tls=1\n",
+		self->dir, pki_file("server-chain.pem"), pki_file("server.key"),
+		pki_file("root.crt"), self->port, self->echo_port));
+	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+}
+
+FIXTURE_TEARDOWN(limits)
+{
+	EXPECT_EQ(0, tl_stop(&self->daemon));
+	tl_stop(&self->echo);
+	tl_rmtree(self->dir);
+	free(self->dir);
+}
+
+/* A TCP client that sends nothing is closed after about one second. */
+TEST_F(limits, handshake_timeout)
+{
+	int fd = tcp_connect(self->port);
+	double t;
+
+	ASSERT_LE(0, fd);
+	t = seconds_until_closed(fd, 10);
+	EXPECT_LE(0.5, t);
+	EXPECT_GE(3.0, t);
+	close(fd);
+	EXPECT_EQ(1, tl_file_contains(self->log, "timed out"));
+}
+
+/* An established, silent session ends after idle-timeout (2 s). */
+TEST_F(limits, idle_timeout)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int fd = tcp_connect(self->port);
+	SSL *ssl;
+	double t;
+
+	ASSERT_LE(0, fd);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	ASSERT_EQ(1, SSL_connect(ssl));
+	ASSERT_EQ(5, SSL_write(ssl, "ping\n", 5));
+	t = seconds_until_closed(fd, 15);
+	/* The echo comes back first; then silence until the cut. */
+	EXPECT_LE(1.0, t);
+	EXPECT_GE(5.0, t);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+}
+
+/* With max-handshakes = 2, a third half-open client is refused at once. */
+TEST_F(limits, handshake_cap)
+{
+	int a = tcp_connect(self->port), b = tcp_connect(self->port);
+	int c;
+	double t;
+
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	/* a and b hold the two handshake slots until they time out. */
+	c = tcp_connect(self->port);
+	ASSERT_LE(0, c);
+	t = seconds_until_closed(c, 10);
+	EXPECT_LE(0, t);
+	EXPECT_GT(0.5, t);	/* closed on accept, not by the timeout */
+	close(a);
+	close(b);
+	close(c);
+}
+
+TEST_HARNESS_MAIN
