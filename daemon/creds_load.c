@@ -5,6 +5,8 @@
  * and arranging a set of certificates into a chain (the seeds let the user
  * list chain files in any order).
  */
+#include <unistd.h>
+#include <errno.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,6 +74,12 @@ static int load_one(const char *path, struct creds_bundle *b, char *err,
 	OSSL_STORE_CTX *store;
 	int objects = 0;
 
+	/* OSSL_STORE says "unrecognised content" for a missing file too:
+	 * name the real cause first. */
+	if (access(path, R_OK) < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
 	/* No UI: a protected file fails instead of prompting on a tty. */
 	store = OSSL_STORE_open(path, UI_null(), NULL, NULL, NULL);
 	if (!store) {
