@@ -31,7 +31,7 @@ static const char *tls_version_name(uint16_t v)
 	case TLS_1_3_VERSION:
 		return "1.3";
 	}
-	return "?";
+	return NULL;
 }
 
 static const char *tls_cipher_name(uint16_t c)
@@ -46,7 +46,7 @@ static const char *tls_cipher_name(uint16_t c)
 	case TLS_CIPHER_CHACHA20_POLY1305:
 		return "chacha20-poly1305";
 	}
-	return "?";
+	return NULL;
 }
 
 static const char *tls_conf_name(uint16_t c)
@@ -61,7 +61,7 @@ static const char *tls_conf_name(uint16_t c)
 	case TLS_CONF_HW_RECORD:
 		return "hw-record";
 	}
-	return "?";
+	return NULL;
 }
 
 static uint16_t get_u16(struct nlattr **tb, int attr)
@@ -77,11 +77,25 @@ static void describe_tls(struct nlattr *ulp_tls, char *text, size_t len)
 		snprintf(text, len, "tcp-ulp-tls");
 		return;
 	}
-	snprintf(text, len, "tcp-ulp-tls version: %s cipher: %s rxconf: %s txconf: %s",
-		 tls_version_name(get_u16(tb, TLS_INFO_VERSION)),
-		 tls_cipher_name(get_u16(tb, TLS_INFO_CIPHER)),
-		 tls_conf_name(get_u16(tb, TLS_INFO_RXCONF)),
-		 tls_conf_name(get_u16(tb, TLS_INFO_TXCONF)));
+	{
+		/* Values this build does not know print as ss(8) does. */
+		static const int attrs[4] = { TLS_INFO_VERSION, TLS_INFO_CIPHER,
+					      TLS_INFO_RXCONF, TLS_INFO_TXCONF };
+		char words[4][20];
+
+		for (int i = 0; i < 4; i++) {
+			uint16_t v = get_u16(tb, attrs[i]);
+			const char *w = i == 0 ? tls_version_name(v) :
+					i == 1 ? tls_cipher_name(v) : tls_conf_name(v);
+
+			if (w)
+				snprintf(words[i], sizeof(words[i]), "%s", w);
+			else
+				snprintf(words[i], sizeof(words[i]), "unknown(%u)", v);
+		}
+		snprintf(text, len, "tcp-ulp-tls version: %s cipher: %s rxconf: %s txconf: %s",
+			 words[0], words[1], words[2], words[3]);
+	}
 }
 
 static int on_socket(struct nl_msg *msg, void *arg)

@@ -51,7 +51,7 @@ uint64_t ctl_attr_u64(struct nlattr **tb, int attr);		/* 0 if absent */
 /* kernel_diag.c */
 struct kernel_ulp {
 	char peer[64];		/* as the daemon writes it: "addr:port" */
-	char text[128];		/* "tcp-ulp-tls version: 1.3 cipher: ..." */
+	char text[160];		/* "tcp-ulp-tls version: 1.3 cipher: ..." */
 };
 /* Every established TCP socket with the tls ULP (needs CAP_NET_ADMIN for
  * the details). 0 with *OUT malloc'd, or -1. */
