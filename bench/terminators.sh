@@ -6,6 +6,7 @@
 #
 # Inputs: $W (work dir), $CERT/$KEY/$CERTKEY (PEM files), $ECHO_PORT and
 # $SOURCE_PORT (backends), $P_ECHO and $P_SOURCE (TLS ports to listen on).
+# shellcheck disable=SC2034 # TERM_PID is for the caller
 
 start_ktlsd() {
 	cat >"$W/ktlsd.conf" <<EOF
@@ -109,12 +110,13 @@ stream {
 	ssl_certificate $CERT;
 	ssl_certificate_key $KEY;
 	ssl_session_tickets off;
+	ssl_protocols TLSv1.2 TLSv1.3;	# 1.22 leaves TLS 1.3 out by default
 	server { listen 127.0.0.1:$P_ECHO ssl; proxy_pass 127.0.0.1:$ECHO_PORT; }
 	server { listen 127.0.0.1:$P_SOURCE ssl; proxy_pass 127.0.0.1:$SOURCE_PORT; }
 }
 EOF
 	taskset -c "$TERM_CPU" nginx -e "$W/nginx.log" -p "$W" -c "$W/nginx.conf" \
-		>"$W/nginx.out" 2>>"$W/nginx.log" &
+		>"$W/nginx.out" 2>&1 &
 	TERM_PID=$!
 	wait_listen "$P_ECHO" && wait_listen "$P_SOURCE"
 }

@@ -13,6 +13,7 @@
 #define KTLSD_SESSION_CASES_H
 
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -47,6 +48,8 @@ FIXTURE_VARIANT_ADD(session, tls13) { .version = TLS1_3_VERSION };
 
 FIXTURE_SETUP(session)
 {
+	/* A session ktlsd closed must fail an assertion, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
 	ASSERT_NE(NULL, pki_dir());
 	self->dir = tl_tmpdir();
 	ASSERT_NE(NULL, self->dir);
@@ -220,14 +223,16 @@ TEST_F_TIMEOUT(session, key_update_from_peer, 120)
 	ASSERT_EQ(0, read_exact(ssl, in, sizeof(in)));
 	ASSERT_EQ(1, SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED));
 	RAND_bytes(out, sizeof(out));
-	ASSERT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
 #if SESSION_EXPECT_KTLS
+	/* ktlsd may have closed already: this write may fail (EPIPE). */
+	SSL_write(ssl, out, sizeof(out));
 	/* Closed: nothing (and above all nothing wrong) comes back. */
 	EXPECT_EQ(-1, read_exact(ssl, in, sizeof(in)));
 	session_free(ssl);
 	/* Logged before the close the client just saw. */
 	EXPECT_EQ(1, tl_file_contains(self->log, "sent a TLS 1.3 KeyUpdate"));
 #else
+	ASSERT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
 	EXPECT_EQ(0, read_exact(ssl, in, sizeof(in)));
 	EXPECT_EQ(0, memcmp(out, in, sizeof(out)));
 	session_free(ssl);
