@@ -44,6 +44,7 @@ enum mode { HANDSHAKES, REQRESP, BULK, IDLE };
 enum phase { CONNECTING, HANDSHAKING, WRITING, READING, HOLDING };
 
 struct conn {
+	struct conn *prev, *next;	/* every open connection, to close at exit */
 	int fd;
 	SSL *ssl;
 	enum phase phase;
@@ -79,6 +80,7 @@ static struct stats st;
 static SSL_CTX *ctx;
 static int ep;
 static unsigned int in_flight;
+static struct conn *conns;
 static unsigned char payload[16384];
 
 static uint64_t now_ns(void)
@@ -197,6 +199,12 @@ static void conn_close(struct conn *c, bool ok)
 	if (!ok)
 		st.errors++;
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	SSL_free(c->ssl);
 	close(c->fd);
 	free(c);
@@ -221,6 +229,10 @@ static struct conn *conn_open(void)
 	c->ssl = SSL_new(ctx);
 	SSL_set_fd(c->ssl, c->fd);
 	SSL_set_connect_state(c->ssl);
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
 	in_flight++;
 	if (connect(c->fd, (struct sockaddr *)&opt.addr, sizeof(opt.addr)) < 0 &&
 	    errno != EINPROGRESS) {
@@ -453,7 +465,8 @@ static int run(void)
 		bool fail = (opt.mode == BULK || opt.mode == IDLE) &&
 			    (timed_out || st.errors);
 
-		qsort(st.lat_ns, st.nlat, sizeof(*st.lat_ns), cmp_u64);
+		if (st.nlat)
+			qsort(st.lat_ns, st.nlat, sizeof(*st.lat_ns), cmp_u64);
 		printf("result mode=%s completed=%llu errors=%llu seconds=%.3f "
 		       "rate=%.1f bytes=%llu mbps=%.1f p50_us=%.0f p99_us=%.0f "
 		       "timed_out=%d\n",
@@ -495,6 +508,14 @@ int main(int argc, char **argv)
 	rc = run();
 	if (opt.mode == IDLE && rc == 0)
 		hold();
+	while (conns) {	/* held sessions, or handshakes cut by the deadline */
+		struct conn *c = conns;
+		bool held = c->phase == HOLDING;
+
+		conn_close(c, held);
+		if (!held)
+			st.errors--;	/* already reported; not an error */
+	}
 	free(st.lat_ns);
 	SSL_CTX_free(ctx);
 	return rc;
