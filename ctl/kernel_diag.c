@@ -148,6 +148,9 @@ static int dump_family(struct nl_sock *sk, int family, struct dump *d)
 		.sdiag_family = (uint8_t)family,
 		.sdiag_protocol = IPPROTO_TCP,
 		.idiag_states = 1u << 1,	/* TCP_ESTABLISHED */
+		/* The kernel adds INET_DIAG_ULP_INFO only to replies that
+		 * carry INET_DIAG_INFO (as for ss -i). */
+		.idiag_ext = 1u << (INET_DIAG_INFO - 1),
 	};
 
 	if (nl_send_simple(sk, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, &req, sizeof(req)) < 0)

@@ -105,7 +105,11 @@ TEST_F_TIMEOUT(ctl, sessions_show_the_kernel_view, 300)
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	EXPECT_EQ(0, tl_run(argv, NULL, self->out, NULL, 60000));
 	EXPECT_EQ(1, tl_file_contains(self->out, "ktls"));
-	EXPECT_EQ(1, tl_file_contains(self->out, "tcp-ulp-tls"));
+	EXPECT_EQ(1, tl_file_contains(self->out, "tcp-ulp-tls")) {
+		const char *const cat[] = { "cat", self->out, NULL };
+
+		tl_run(cat, NULL, "/dev/console", NULL, 5000);
+	}
 	EXPECT_EQ(1, tl_file_contains(self->out, variant->kernel));
 	EXPECT_EQ(0, tl_file_contains(self->out, "userspace"));
 
