@@ -53,6 +53,7 @@ struct worker {
 	int n_lsn;
 	int n_handshakes;
 	int n_sessions;
+	unsigned long trimmed_at;	/* handshakes done at the last trim */
 	struct session *hs_head, *hs_tail;	/* handshakes, oldest first */
 	struct session *sessions;		/* every session, for the ctl */
 	pthread_mutex_t lock;			/* guards ->sessions links */

@@ -34,6 +34,7 @@
  * reference to theirs.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,24 @@ static void worker_accept(struct worker *w, struct listener_slot *slot)
 	}
 }
 
+/*
+ * A handshake allocates far more (key exchange, certificate chains, record
+ * buffers) than an established session keeps. After a burst, glibc keeps
+ * the freed memory in the thread's arena, so idle sessions would look
+ * several KiB bigger than they are. Once a tick, when handshakes have
+ * ended and none is running, give the free memory back.
+ */
+static void worker_trim_memory(struct worker *w)
+{
+	unsigned long done = atomic_load(&g_counters.handshakes_ok) +
+			     atomic_load(&g_counters.handshakes_failed);
+
+	if (w->n_handshakes == 0 && done != w->trimmed_at) {
+		w->trimmed_at = done;
+		malloc_trim(0);
+	}
+}
+
 static void worker_reload(struct worker *w)
 {
 	struct generation *gen = generation_get();
@@ -238,6 +257,7 @@ static void *worker_main(void *arg)
 					break;
 				clock_gettime(CLOCK_MONOTONIC, &now);
 				session_check_timeouts(w, &now);
+				worker_trim_memory(w);
 				break;
 			}
 			case EV_WAKE:
