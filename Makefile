@@ -227,6 +227,7 @@ install: all
 	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
 	install -D -m 0644 examples/ktlsd.conf $(DESTDIR)/etc/ktlsd/ktlsd.conf.example
 	[ ! -e dist/ktlsd.service ] || install -D -m 0644 dist/ktlsd.service $(DESTDIR)/lib/systemd/system/ktlsd.service
+	install -D -m 0644 dist/modules-load.conf $(DESTDIR)/usr/lib/modules-load.d/ktlsd.conf
 
 clean:
 	rm -rf build/asan build/fuzz-obj $(filter-out build/cache,$(wildcard build/*))
