@@ -15,6 +15,9 @@
 # V=1 shows full commands. SAN=1 builds with AddressSanitizer + UBSan.
 
 .DELETE_ON_ERROR:
+# Keep intermediate files (BPF skeletons, test objects): they are inputs
+# of later builds, not temporaries.
+.SECONDARY:
 .SUFFIXES:
 
 VERSION    := 0.1.0
