@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Port takeover with sk_lookup, on the host kernel, in a private network
+ * namespace so the host's own ports are never touched. A plaintext "check"
+ * backend listens on port P; ktlsd steers P (steer = yes) without binding
+ * it. TLS clients to P must reach the service through ktlsd, plaintext
+ * clients must never reach it, not even while ktlsd is dead (fail closed),
+ * a restarted ktlsd takes over again by itself, and `ktlsd --unload` gives
+ * P back to the service.
+ *
+ * Shared by the host suite (userspace data path) and the vm suite (kTLS
+ * data path): the including file provides main().
+ */
+#ifndef KTLSD_STEER_CASES_H
+#define KTLSD_STEER_CASES_H
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "pki.h"
+#include "testlib.h"
+
+#define TLS_PAYLOAD "through-ktlsd\n"	/* 14 bytes */
+#define PLAIN_PAYLOAD "plain\n"		/* 6 bytes */
+
+static int bring_loopback_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (rc == 0)
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	close(fd);
+	return rc;
+}
+
+/* Connect to the loopback address of FAMILY, port PORT, within
+ * TIMEOUT_MS; the socket, or -1. */
+static int plain_connect(int family, int port, int timeout_ms)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int err = 0, rc;
+	socklen_t len = sizeof(err);
+
+	if (fd < 0)
+		return -1;
+	rc = family == AF_INET6 ?
+		connect(fd, (struct sockaddr *)&a6, sizeof(a6)) :
+		connect(fd, (struct sockaddr *)&a, sizeof(a));
+	if (rc < 0 && errno != EINPROGRESS)
+		goto fail;
+	if (poll(&p, 1, timeout_ms) != 1)
+		goto fail;		/* no answer at all: the SYN was dropped */
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+		goto fail;
+	fcntl(fd, F_SETFL, 0);
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Send PLAIN_PAYLOAD and end the stream; wait until the peer closes. */
+static int plain_exchange(int fd, char *reply, size_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+
+	if (write(fd, PLAIN_PAYLOAD, strlen(PLAIN_PAYLOAD)) < 0)
+		return -1;
+	shutdown(fd, SHUT_WR);
+	while (poll(&p, 1, 10000) == 1) {
+		n = read(fd, reply + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	reply[got] = '\0';
+	return 0;
+}
+
+FIXTURE(steer) {
+	char *dir;
+	char conf[512], log[512], payload[512], out[512], err[512];
+	char pin_base[128];
+	struct tl_proc backend, daemon;
+	int port;
+	int family;
+	char addr[16];
+	bool daemon_running;
+};
+
+FIXTURE_VARIANT(steer) {
+	int family;
+	const char *addr;	/* as written in the config and for s_client */
+};
+FIXTURE_VARIANT_ADD(steer, ipv4) { .family = AF_INET, .addr = "127.0.0.1" };
+FIXTURE_VARIANT_ADD(steer, ipv6) { .family = AF_INET6, .addr = "[::1]" };
+
+FIXTURE_SETUP(steer)
+{
+	ASSERT_NE(NULL, pki_dir());
+	if (unshare(CLONE_NEWNET) < 0)
+		SKIP(return, "unshare(CLONE_NEWNET): %s (needs root)", strerror(errno));
+	ASSERT_EQ(0, bring_loopback_up());
+	self->dir = tl_tmpdir();
+	ASSERT_NE(NULL, self->dir);
+	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
+	snprintf(self->payload, sizeof(self->payload), "%s/payload", self->dir);
+	snprintf(self->out, sizeof(self->out), "%s/out", self->dir);
+	snprintf(self->err, sizeof(self->err), "%s/err", self->dir);
+	snprintf(self->pin_base, sizeof(self->pin_base),
+		 "/sys/fs/bpf/ktlsd-test-%d", (int)getpid());
+	ASSERT_EQ(0, tl_write_file(self->payload, "%s", TLS_PAYLOAD));
+	ASSERT_EQ(0, tl_backend_start(&self->backend, "check", 0, &self->port));
+	ASSERT_EQ(0, tl_write_file(self->conf,
+		"[ktlsd]\n"
+		"workers = 2\n"
+		"bpf-pin-dir = %s\n"
+		"control-socket = %s/control\n"
+		"\n"
+		"[security]\n"
+		"certificate = %s\n"
+		"certificate-key = %s\n"
+		"trusted-ca = %s\n"
+		"\n"
+		"[application Legacy]\n"
+		"[port Legacy:secure]\n"
+		"listen = %s:%d\n"
+		"backend = %s:%d\n"
+		"transport = tls=1\n"
+		"steer = yes\n",
+		self->pin_base, self->dir, pki_file("server-chain.pem"),
+		pki_file("server.key"), pki_file("root.crt"),
+		variant->addr, self->port, variant->addr, self->port));
+	self->family = variant->family;
+	snprintf(self->addr, sizeof(self->addr), "%s", variant->addr);
+	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	self->daemon_running = true;
+}
+
+static int run_unload(const char *conf, const char *out)
+{
+	char bin[512];
+	const char *argv[] = { bin, "--unload", "-c", conf, NULL };
+
+	snprintf(bin, sizeof(bin), "%s/ktlsd", tl_build_dir());
+	return tl_run(argv, NULL, out, NULL, 20000);
+}
+
+FIXTURE_TEARDOWN(steer)
+{
+	char out[600];
+
+	if (!self->dir)
+		return;
+	if (self->daemon_running)
+		tl_stop(&self->daemon);
+	snprintf(out, sizeof(out), "%s/teardown-unload", self->dir);
+	run_unload(self->conf, out);
+	rmdir(self->pin_base);
+	tl_stop(&self->backend);
+	if (!getenv("KTLSD_TEST_KEEP"))
+		tl_rmtree(self->dir);
+}
+
+/* openssl s_client to P with TLS_PAYLOAD; 0 when it verified and sent. */
+static int tls_client(struct __test_metadata *_metadata, FIXTURE_DATA(steer) *self)
+{
+	char connect[64];
+	const char *argv[] = { "openssl", "s_client", "-connect", connect,
+			       "-CAfile", pki_file("root.crt"),
+			       "-verify_return_error", "-quiet", "-no_ign_eof",
+			       NULL };
+
+	snprintf(connect, sizeof(connect), "%s:%d", self->addr, self->port);
+	return tl_run(argv, self->payload, self->out, self->err, 20000);
+}
+
+/* The service's next line must be the sink line of the TLS payload: not
+ * "tls-bytes", not the plaintext client's payload. */
+static void expect_service_got_tls_payload(struct __test_metadata *_metadata,
+					   FIXTURE_DATA(steer) *self)
+{
+	char line[256], want[32];
+
+	snprintf(want, sizeof(want), "sink %zu ", strlen(TLS_PAYLOAD));
+	ASSERT_EQ(0, tl_wait_line(&self->backend, "", line, sizeof(line), 20000));
+	EXPECT_EQ(0, strncmp(line, want, strlen(want))) {
+		TH_LOG("service saw \"%s\", expected \"%s...\"", line, want);
+	}
+}
+
+TEST_F(steer, tls_end_to_end_plaintext_never_reaches_service)
+{
+	char reply[256];
+	int fd;
+
+	/* A plaintext client lands on ktlsd, which refuses the handshake. */
+	fd = plain_connect(self->family, self->port, 5000);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, plain_exchange(fd, reply, sizeof(reply)));
+	close(fd);
+	EXPECT_EQ(NULL, strstr(reply, "sink")) {
+		TH_LOG("the service answered a plaintext client: %s", reply);
+	}
+	/* TLS to the service's own port reaches it, decrypted. */
+	EXPECT_EQ(0, tls_client(_metadata, self));
+	expect_service_got_tls_payload(_metadata, self);
+}
+
+TEST_F(steer, fail_closed_while_down_then_restart_and_unload)
+{
+	char line[256], out[600];
+	int fd, status;
+
+	/* ktlsd dies without any cleanup: the port must stay closed. */
+	ASSERT_EQ(0, kill(self->daemon.pid, SIGKILL));
+	ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &status, 0));
+	close(self->daemon.out);
+	self->daemon_running = false;
+	fd = plain_connect(self->family, self->port, 1500);
+	EXPECT_EQ(-1, fd) {
+		TH_LOG("a plaintext client reached port %d while ktlsd was down",
+		       self->port);
+	}
+	if (fd >= 0)
+		close(fd);
+
+	/* A new ktlsd takes over again, with no operator action. */
+	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	self->daemon_running = true;
+	EXPECT_EQ(0, tls_client(_metadata, self));
+	expect_service_got_tls_payload(_metadata, self);
+
+	/* --unload gives the port back: plaintext reaches the service. */
+	tl_stop(&self->daemon);
+	self->daemon_running = false;
+	snprintf(out, sizeof(out), "%s/unload", self->dir);
+	ASSERT_EQ(0, run_unload(self->conf, out));
+	snprintf(line, sizeof(line), "port %d: no longer steered", self->port);
+	EXPECT_EQ(1, tl_file_contains(out, line));
+	fd = plain_connect(self->family, self->port, 5000);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, plain_exchange(fd, line, sizeof(line)));
+	close(fd);
+	EXPECT_EQ(0, strncmp(line, "sink 6 ", 7)) {
+		TH_LOG("after --unload the service answered \"%s\"", line);
+	}
+}
+
+#endif
