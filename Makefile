@@ -9,6 +9,7 @@
 #   make test-unit | test-host | test-vm [KERNEL=linux-image-...]
 #   make demo         run ktlsd on a demo config in front of a demo backend
 #   make fuzz         bounded libFuzzer runs
+#   make bench        ktlsd against stunnel, HAProxy and nginx (deps-bench first)
 #   make install DESTDIR= PREFIX=
 #   make clean
 #
@@ -90,7 +91,7 @@ PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend
 all: $(PROGS) $(BPF_OBJS)
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(Q)scripts/install-deps build
