@@ -155,6 +155,7 @@ static void worker_accept(struct worker *w, struct listener_slot *slot)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
+		struct generation *gen;
 		int port, fd;
 
 		fd = accept4(slot->fd, (struct sockaddr *)&peer, &plen,
@@ -179,15 +180,24 @@ static void worker_accept(struct worker *w, struct listener_slot *slot)
 			close(fd);
 			continue;
 		}
+		gen = w->gen;
+		atomic_fetch_add(&gen->refs, 1);
 		port = slot->port_index >= 0 ? slot->port_index :
-			port_for_local_address(w->gen->cfg, fd);
+			port_for_local_address(gen->cfg, fd);
+		if (port < 0 && slot->port_index < 0) {
+			/* A reload may have added this steered port a moment
+			 * before this worker saw the new generation: use it. */
+			generation_put(gen);
+			gen = generation_get();
+			port = gen ? port_for_local_address(gen->cfg, fd) : -1;
+		}
 		if (port < 0) {
+			generation_put(gen);
 			close(fd);
 			continue;
 		}
-		atomic_fetch_add(&w->gen->refs, 1);
-		if (!session_new(w, fd, w->gen, port, (struct sockaddr *)&peer, plen)) {
-			generation_put(w->gen);
+		if (!session_new(w, fd, gen, port, (struct sockaddr *)&peer, plen)) {
+			generation_put(gen);
 			close(fd);
 		}
 	}

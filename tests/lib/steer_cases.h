@@ -115,6 +115,41 @@ FIXTURE(steer) {
 	bool daemon_running;
 };
 
+/* The configuration: port P steered, and port SECOND too when non-zero. */
+static int write_conf(FIXTURE_DATA(steer) *self, int second)
+{
+	char extra[256] = "";
+
+	if (second)
+		snprintf(extra, sizeof(extra),
+			 "[port Legacy:second]\n"
+			 "listen = %s:%d\n"
+			 "backend = %s:%d\n"
+			 "transport = tls=1\n"
+			 "steer = yes\n", self->addr, second, self->addr, second);
+	return tl_write_file(self->conf,
+		"[ktlsd]\n"
+		"workers = 2\n"
+		"bpf-pin-dir = %s\n"
+		"control-socket = %s/control\n"
+		"\n"
+		"[security]\n"
+		"certificate = %s\n"
+		"certificate-key = %s\n"
+		"trusted-ca = %s\n"
+		"\n"
+		"[application Legacy]\n"
+		"[port Legacy:secure]\n"
+		"listen = %s:%d\n"
+		"backend = %s:%d\n"
+		"transport = tls=1\n"
+		"steer = yes\n"
+		"%s",
+		self->pin_base, self->dir, pki_file("server-chain.pem"),
+		pki_file("server.key"), pki_file("root.crt"),
+		self->addr, self->port, self->addr, self->port, extra);
+}
+
 FIXTURE_VARIANT(steer) {
 	int family;
 	const char *addr;	/* as written in the config and for s_client */
@@ -139,28 +174,9 @@ FIXTURE_SETUP(steer)
 		 "/sys/fs/bpf/ktlsd-test-%d", (int)getpid());
 	ASSERT_EQ(0, tl_write_file(self->payload, "%s", TLS_PAYLOAD));
 	ASSERT_EQ(0, tl_backend_start(&self->backend, "check", 0, &self->port));
-	ASSERT_EQ(0, tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"workers = 2\n"
-		"bpf-pin-dir = %s\n"
-		"control-socket = %s/control\n"
-		"\n"
-		"[security]\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"\n"
-		"[application Legacy]\n"
-		"[port Legacy:secure]\n"
-		"listen = %s:%d\n"
-		"backend = %s:%d\n"
-		"transport = tls=1\n"
-		"steer = yes\n",
-		self->pin_base, self->dir, pki_file("server-chain.pem"),
-		pki_file("server.key"), pki_file("root.crt"),
-		variant->addr, self->port, variant->addr, self->port));
 	self->family = variant->family;
 	snprintf(self->addr, sizeof(self->addr), "%s", variant->addr);
+	ASSERT_EQ(0, write_conf(self, 0));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 	self->daemon_running = true;
 }
@@ -273,6 +289,61 @@ TEST_F(steer, fail_closed_while_down_then_restart_and_unload)
 	EXPECT_EQ(0, strncmp(line, "sink 6 ", 7)) {
 		TH_LOG("after --unload the service answered \"%s\"", line);
 	}
+}
+
+/* Reload adds a steered port (plaintext to it stops reaching its service,
+ * TLS starts working) and removes it again, without touching port P. */
+TEST_F(steer, reload_adds_and_removes_a_steered_port)
+{
+	struct tl_proc second;
+	char bin[512], reply[256], connect[64];
+	const char *reload[] = { bin, "-s", NULL, "reload", NULL };
+	const char *tls[] = { "openssl", "s_client", "-connect", connect,
+			      "-CAfile", pki_file("root.crt"),
+			      "-verify_return_error", "-quiet", "-no_ign_eof", NULL };
+	char sock[600], line[256];
+	int q, fd;
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	snprintf(sock, sizeof(sock), "%s/control", self->dir);
+	reload[2] = sock;
+	ASSERT_EQ(0, tl_backend_start(&second, "check", 0, &q));
+	snprintf(connect, sizeof(connect), "%s:%d", self->addr, q);
+
+	/* Not steered yet: plaintext reaches the second service. */
+	fd = plain_connect(self->family, q, 5000);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, plain_exchange(fd, reply, sizeof(reply)));
+	close(fd);
+	EXPECT_EQ(0, strncmp(reply, "sink 6 ", 7));
+	ASSERT_EQ(0, tl_wait_line(&second, "sink 6 ", line, sizeof(line), 5000));
+
+	/* Steered after reload: plaintext refused, TLS reaches it. */
+	ASSERT_EQ(0, write_conf(self, q));
+	ASSERT_EQ(0, tl_run(reload, NULL, self->out, self->err, 20000));
+	fd = plain_connect(self->family, q, 5000);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, plain_exchange(fd, reply, sizeof(reply)));
+	close(fd);
+	EXPECT_EQ(NULL, strstr(reply, "sink"));
+	EXPECT_EQ(0, tl_run(tls, self->payload, self->out, self->err, 20000));
+	ASSERT_EQ(0, tl_wait_line(&second, "", line, sizeof(line), 20000));
+	EXPECT_EQ(0, strncmp(line, "sink 14 ", 8)) {
+		TH_LOG("second service saw \"%s\"", line);
+	}
+	/* Port P kept working throughout. */
+	EXPECT_EQ(0, tls_client(_metadata, self));
+	expect_service_got_tls_payload(_metadata, self);
+
+	/* Removed again: the second port is plaintext again. */
+	ASSERT_EQ(0, write_conf(self, 0));
+	ASSERT_EQ(0, tl_run(reload, NULL, self->out, self->err, 20000));
+	fd = plain_connect(self->family, q, 5000);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, plain_exchange(fd, reply, sizeof(reply)));
+	close(fd);
+	EXPECT_EQ(0, strncmp(reply, "sink 6 ", 7));
+	tl_stop(&second);
 }
 
 #endif
