@@ -45,6 +45,17 @@ static struct nla_policy reply_policy[CTL_A_MAX + 1] = {
 	[CTL_A_TEXT] = { .type = NLA_STRING },
 	[CTL_A_RESULT] = { .type = NLA_U32 },
 	[CTL_A_TRUNCATED] = { .type = NLA_U8 },
+	[CTL_A_KSTATS] = { .type = NLA_NESTED },
+	[CTL_A_KSTATS_WHY] = { .type = NLA_STRING },
+	[CTL_A_KSTAT] = { .type = NLA_NESTED },
+	[CTL_A_KSTAT_NAME] = { .type = NLA_STRING },
+	[CTL_A_KSTAT_VALUE] = { .type = NLA_U64 },
+	[CTL_A_STEER_ACTIVE] = { .type = NLA_U8 },
+	[CTL_A_STEER_PORTS] = { .type = NLA_NESTED },
+	[CTL_A_STEER_PORT] = { .type = NLA_NESTED },
+	[CTL_A_SP_PORT] = { .type = NLA_U16 },
+	[CTL_A_SP_STEERED] = { .type = NLA_U64 },
+	[CTL_A_SP_DROPPED] = { .type = NLA_U64 },
 };
 
 /* The counters are numbered, not named, in the policy. */
@@ -68,12 +79,19 @@ uint64_t ctl_attr_u64(struct nlattr **tb, int attr)
 	switch (nla_len(a)) {
 	case 1:
 		return nla_get_u8(a);
+	case 2:
+		return nla_get_u16(a);
 	case 4:
 		return nla_get_u32(a);
 	case 8:
 		return nla_get_u64(a);
 	}
 	return 0;
+}
+
+int ctl_parse_nested(struct nlattr **tb, struct nlattr *nest)
+{
+	return nla_parse_nested(tb, CTL_A_MAX, nest, reply_policy);
 }
 
 static int connect_daemon(const char *path)

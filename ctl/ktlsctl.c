@@ -2,7 +2,8 @@
 /*
  * ktlsctl: look into and steer a running ktlsd through its control socket.
  * This file: the command line (a table of commands, matched by any unique
- * prefix) and the help text. The protocol is in client.c, output in show.c.
+ * prefix) and the help text. The protocol is in client.c, output in show.c
+ * and stats.c.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -47,7 +48,10 @@ static void usage(FILE *out)
 "                           certificate subject on the next line. --port takes\n"
 "                           a port or application name, --peer an address\n"
 "                           with or without its :port\n"
-"  stats [--prometheus]     counters; --prometheus prints the Prometheus text\n"
+"  stats [--prometheus]     the daemon's counters, the kernel's kTLS counters\n"
+"                           (/proc/net/tls_stat, as ktlsd sees it) and, per\n"
+"                           steered port, connections steered and dropped;\n"
+"                           --prometheus prints the Prometheus text\n"
 "                           exposition format (ktlsd_* metrics)\n"
 "  reload                   re-read the configuration file; a configuration\n"
 "                           with errors is refused, its errors printed, and the\n"

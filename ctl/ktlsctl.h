@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * ktlsctl's pieces: main and the command table (ktlsctl.c), the protocol
- * client (client.c), the commands' output (show.c), the kernel's view of
- * kTLS sockets (kernel_diag.c) and the JSON string writer (json.c).
+ * client (client.c), the commands' output (show.c, and stats.c for the
+ * counters), the kernel's view of kTLS sockets (kernel_diag.c) and the JSON
+ * string writer (json.c).
  */
 #ifndef KTLSCTL_H
 #define KTLSCTL_H
@@ -47,6 +48,9 @@ int ctl_call(const char *socket, int type,
 	     bool *truncated);
 const char *ctl_attr_str(struct nlattr **tb, int attr);	/* "" if absent */
 uint64_t ctl_attr_u64(struct nlattr **tb, int attr);		/* 0 if absent */
+/* The attributes inside NEST, checked against the reply policy; 0 or a
+ * negative libnl error. */
+int ctl_parse_nested(struct nlattr **tb, struct nlattr *nest);
 
 /* kernel_diag.c */
 struct kernel_ulp {
@@ -64,8 +68,10 @@ void json_string(FILE *out, const char *s);
 /* show.c */
 int cmd_status(const struct ctl_opts *o);
 int cmd_sessions(const struct ctl_opts *o);
-int cmd_stats(const struct ctl_opts *o);
 int cmd_reload(const struct ctl_opts *o);
 int cmd_explain(const struct ctl_opts *o);
+
+/* stats.c */
+int cmd_stats(const struct ctl_opts *o);
 
 #endif

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The commands: each sends its request and prints the reply as text
- * (default), JSON (--json) or, for stats, the Prometheus text format.
+ * (default) or JSON (--json). stats, which also speaks the Prometheus text
+ * format, is in stats.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -203,92 +204,6 @@ int cmd_sessions(const struct ctl_opts *o)
 			"narrow it with --port or --peer\n");
 	free(so.ulp);
 	return rc;
-}
-
-/* ---- stats --------------------------------------------------------------- */
-
-/* Prometheus families: one # HELP/# TYPE each, one sample per counter. */
-static const struct {
-	int counter;
-	const char *key;		/* text and JSON name */
-	const char *family;
-	const char *labels;		/* "" or `key="value"` */
-	const char *type;
-	const char *help;
-} metrics[] = {
-	{ CTL_C_ACCEPTED, "accepted", "ktlsd_connections_accepted_total", "", "counter",
-	  "TCP connections accepted on secure ports." },
-	{ CTL_C_HANDSHAKES_OK, "handshakes_ok", "ktlsd_handshakes_total", "result=\"ok\"",
-	  "counter", "TLS handshakes by result." },
-	{ CTL_C_HANDSHAKES_FAILED, "handshakes_failed", "ktlsd_handshakes_total",
-	  "result=\"failed\"", "counter", NULL },
-	{ CTL_C_HANDSHAKE_TIMEOUTS, "handshake_timeouts", "ktlsd_handshakes_total",
-	  "result=\"timeout\"", "counter", NULL },
-	{ CTL_C_REFUSED_HANDSHAKE_CAP, "refused_handshake_cap",
-	  "ktlsd_connections_refused_total", "reason=\"max_handshakes\"", "counter",
-	  "Connections refused because a limit was reached." },
-	{ CTL_C_REFUSED_SESSION_CAP, "refused_session_cap",
-	  "ktlsd_connections_refused_total", "reason=\"max_sessions\"", "counter", NULL },
-	{ CTL_C_BACKEND_FAILED, "backend_failed", "ktlsd_backend_failures_total", "",
-	  "counter", "Sessions closed because the backend could not be reached." },
-	{ CTL_C_SESSIONS_KTLS, "sessions_ktls", "ktlsd_sessions", "mode=\"ktls\"", "gauge",
-	  "Established sessions by record layer." },
-	{ CTL_C_SESSIONS_USERSPACE, "sessions_userspace", "ktlsd_sessions",
-	  "mode=\"userspace\"", "gauge", NULL },
-	{ CTL_C_BYTES_TO_BACKEND, "bytes_to_backend", "ktlsd_plaintext_bytes_total",
-	  "direction=\"to_backend\"", "counter", "Plaintext bytes forwarded." },
-	{ CTL_C_BYTES_TO_CLIENT, "bytes_to_client", "ktlsd_plaintext_bytes_total",
-	  "direction=\"to_client\"", "counter", NULL },
-	{ CTL_C_KEYUPDATE_CLOSED, "keyupdate_closed", "ktlsd_keyupdate_closed_total", "",
-	  "counter", "kTLS sessions closed on a TLS 1.3 KeyUpdate the kernel cannot follow." },
-};
-
-static void on_stats(struct nlattr **tb, void *arg)
-{
-	const struct ctl_opts *o = arg;
-	size_t n = sizeof(metrics) / sizeof(metrics[0]);
-	uint64_t now = ctl_attr_u64(tb, CTL_A_NOW);
-	uint64_t uptime = since(ctl_attr_u64(tb, CTL_A_STARTED), now);
-	bool ktls = ctl_attr_u64(tb, CTL_A_KTLS_AVAILABLE);
-
-	if (o->prometheus) {
-		for (size_t i = 0; i < n; i++) {
-			if (metrics[i].help)
-				printf("# HELP %s %s\n# TYPE %s %s\n", metrics[i].family,
-				       metrics[i].help, metrics[i].family, metrics[i].type);
-			printf("%s%s%s%s %llu\n", metrics[i].family,
-			       *metrics[i].labels ? "{" : "", metrics[i].labels,
-			       *metrics[i].labels ? "}" : "",
-			       (unsigned long long)ctl_attr_u64(tb, CTL_A_C_FIRST + metrics[i].counter));
-		}
-		printf("# HELP ktlsd_ktls_available Whether the kernel offers kTLS (1) or not (0).\n"
-		       "# TYPE ktlsd_ktls_available gauge\nktlsd_ktls_available %d\n", ktls);
-		printf("# HELP ktlsd_uptime_seconds Seconds since the daemon started.\n"
-		       "# TYPE ktlsd_uptime_seconds gauge\nktlsd_uptime_seconds %llu\n",
-		       (unsigned long long)uptime);
-		return;
-	}
-	if (o->json)
-		printf("{");
-	for (size_t i = 0; i < n; i++) {
-		unsigned long long v = ctl_attr_u64(tb, CTL_A_C_FIRST + metrics[i].counter);
-
-		if (o->json)
-			printf("\"%s\":%llu,", metrics[i].key, v);
-		else
-			printf("%-24s %llu\n", metrics[i].key, v);
-	}
-	if (o->json)
-		printf("\"ktls_available\":%s,\"uptime_seconds\":%llu}\n",
-		       ktls ? "true" : "false", (unsigned long long)uptime);
-	else
-		printf("%-24s %s\n%-24s %llu\n", "ktls_available", ktls ? "yes" : "no",
-		       "uptime_seconds", (unsigned long long)uptime);
-}
-
-int cmd_stats(const struct ctl_opts *o)
-{
-	return ctl_call(o->socket, CTL_MSG_STATS, NULL, o, on_stats, (void *)o, NULL);
 }
 
 /* ---- reload, explain: text replies ------------------------------------- */

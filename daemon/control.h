@@ -14,6 +14,8 @@
 
 #include <ktlsd/ctl.h>
 
+struct nl_msg;
+
 struct ctl_request {
 	uint16_t type;			/* CTL_MSG_* */
 	uint32_t seq;
@@ -54,5 +56,15 @@ void ctl_reply_error(struct ctl_outq *q, uint32_t seq, int err,
 		     const char *text);
 /* Run REQ and queue its whole reply, NLMSG_DONE included. */
 void ctl_reply(const struct ctl_request *req, struct ctl_outq *q);
+/* A reply message of REQ's type (NLM_F_MULTI) with room for
+ * CTL_REPLY_MAX bytes, or NULL. */
+struct nl_msg *ctl_part_new(const struct ctl_request *req);
+/* Queue MSG and free it; NULL marks the reply truncated. FORCE queues it
+ * past CTL_OUTQ_CAP (the reply's last message). */
+void ctl_outq_push(struct ctl_outq *q, struct nl_msg *msg, bool force);
+
+/* control_stats.c */
+/* Queue the STATS reply's messages (not NLMSG_DONE). */
+void ctl_reply_stats(const struct ctl_request *req, struct ctl_outq *q);
 
 #endif

@@ -28,7 +28,7 @@ void ctl_outq_free(struct ctl_outq *q)
 
 /* Copy MSG into the queue and free it. Past the cap the packet is
  * dropped and the reply marked truncated (said in NLMSG_DONE). */
-static void outq_push(struct ctl_outq *q, struct nl_msg *msg, bool force)
+void ctl_outq_push(struct ctl_outq *q, struct nl_msg *msg, bool force)
 {
 	struct nlmsghdr *h;
 	struct ctl_packet *p;
@@ -61,7 +61,7 @@ static void outq_push(struct ctl_outq *q, struct nl_msg *msg, bool force)
 	nlmsg_free(msg);
 }
 
-static struct nl_msg *part_new(const struct ctl_request *req)
+struct nl_msg *ctl_part_new(const struct ctl_request *req)
 {
 	struct nl_msg *msg = nlmsg_alloc_size(CTL_REPLY_MAX);
 
@@ -82,7 +82,7 @@ static void put_done(const struct ctl_request *req, struct ctl_outq *q)
 	}
 	if (msg && q->truncated)
 		nla_put_u8(msg, CTL_A_TRUNCATED, 1);
-	outq_push(q, msg, true);
+	ctl_outq_push(q, msg, true);
 }
 
 void ctl_reply_error(struct ctl_outq *q, uint32_t seq, int err,
@@ -98,7 +98,7 @@ void ctl_reply_error(struct ctl_outq *q, uint32_t seq, int err,
 		nlmsg_free(msg);
 		return;
 	}
-	outq_push(q, msg, true);
+	ctl_outq_push(q, msg, true);
 }
 
 /* A string from a session record another thread may be writing: bounded,
@@ -138,7 +138,7 @@ static struct session_counts count_sessions(void)
 
 static void reply_status(const struct ctl_request *req, struct ctl_outq *q)
 {
-	struct nl_msg *msg = part_new(req);
+	struct nl_msg *msg = ctl_part_new(req);
 	struct generation *gen = generation_get();
 	struct session_counts c = count_sessions();
 	int err = 0;
@@ -169,7 +169,7 @@ static void reply_status(const struct ctl_request *req, struct ctl_outq *q)
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	outq_push(q, msg, false);
+	ctl_outq_push(q, msg, false);
 }
 
 /* --port matches a port name or an application name; --peer an address,
@@ -197,7 +197,7 @@ static bool session_matches(const struct ctl_request *req,
 static void reply_one_session(const struct ctl_request *req, struct ctl_outq *q,
 			      const struct session_record *rec)
 {
-	struct nl_msg *msg = part_new(req);
+	struct nl_msg *msg = ctl_part_new(req);
 	int err = 0;
 
 	if (!msg) {
@@ -223,7 +223,7 @@ static void reply_one_session(const struct ctl_request *req, struct ctl_outq *q,
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	outq_push(q, msg, false);
+	ctl_outq_push(q, msg, false);
 }
 
 static void reply_sessions(const struct ctl_request *req, struct ctl_outq *q)
@@ -243,39 +243,6 @@ static void reply_sessions(const struct ctl_request *req, struct ctl_outq *q)
 	}
 }
 
-static void reply_stats(const struct ctl_request *req, struct ctl_outq *q)
-{
-	const atomic_ulong *c[CTL_C__COUNT] = {
-		[CTL_C_ACCEPTED] = &g_counters.accepted,
-		[CTL_C_HANDSHAKES_OK] = &g_counters.handshakes_ok,
-		[CTL_C_HANDSHAKES_FAILED] = &g_counters.handshakes_failed,
-		[CTL_C_HANDSHAKE_TIMEOUTS] = &g_counters.handshake_timeouts,
-		[CTL_C_REFUSED_HANDSHAKE_CAP] = &g_counters.refused_handshake_cap,
-		[CTL_C_REFUSED_SESSION_CAP] = &g_counters.refused_session_cap,
-		[CTL_C_BACKEND_FAILED] = &g_counters.backend_failed,
-		[CTL_C_SESSIONS_KTLS] = &g_counters.sessions_ktls,
-		[CTL_C_SESSIONS_USERSPACE] = &g_counters.sessions_userspace,
-		[CTL_C_BYTES_TO_BACKEND] = &g_counters.bytes_to_backend,
-		[CTL_C_BYTES_TO_CLIENT] = &g_counters.bytes_to_client,
-		[CTL_C_KEYUPDATE_CLOSED] = &g_counters.keyupdate_closed,
-	};
-	struct nl_msg *msg = part_new(req);
-	int err = 0;
-
-	if (!msg)
-		return;
-	for (int i = 0; i < CTL_C__COUNT; i++)
-		err |= nla_put_u64(msg, CTL_A_C_FIRST + i, atomic_load(c[i]));
-	err |= nla_put_u64(msg, CTL_A_STARTED, (uint64_t)g_daemon.started_at);
-	err |= nla_put_u64(msg, CTL_A_NOW, (uint64_t)time(NULL));
-	err |= nla_put_u8(msg, CTL_A_KTLS_AVAILABLE, g_daemon.ktls_available);
-	if (err) {
-		nlmsg_free(msg);
-		msg = NULL;
-	}
-	outq_push(q, msg, false);
-}
-
 /* TEXT in CTL_TEXT_CHUNK pieces, then the result. */
 static void reply_text(const struct ctl_request *req, struct ctl_outq *q,
 		       const char *text, size_t len, uint32_t result)
@@ -288,19 +255,19 @@ static void reply_text(const struct ctl_request *req, struct ctl_outq *q,
 
 		memcpy(piece, text + off, n);
 		piece[n] = '\0';
-		msg = part_new(req);
+		msg = ctl_part_new(req);
 		if (msg && nla_put_string(msg, CTL_A_TEXT, piece) < 0) {
 			nlmsg_free(msg);
 			msg = NULL;
 		}
-		outq_push(q, msg, false);
+		ctl_outq_push(q, msg, false);
 	}
-	msg = part_new(req);
+	msg = ctl_part_new(req);
 	if (msg && nla_put_u32(msg, CTL_A_RESULT, result) < 0) {
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	outq_push(q, msg, true);
+	ctl_outq_push(q, msg, true);
 }
 
 static void reply_reload(const struct ctl_request *req, struct ctl_outq *q)
@@ -359,7 +326,7 @@ void ctl_reply(const struct ctl_request *req, struct ctl_outq *q)
 		reply_sessions(req, q);
 		break;
 	case CTL_MSG_STATS:
-		reply_stats(req, q);
+		ctl_reply_stats(req, q);
 		break;
 	case CTL_MSG_RELOAD:
 		reply_reload(req, q);

@@ -86,6 +86,25 @@ enum ctl_attr {
 	CTL_A_TEXT,		/* string, a piece of the output, in order */
 	CTL_A_RESULT,		/* u32: 0 done, 1 refused / failed */
 	CTL_A_TRUNCATED,	/* u8 in NLMSG_DONE: the reply hit its cap */
+	/*
+	 * STATS reply, added later: a client that does not know them skips
+	 * them. The first message carries the kernel's kTLS statistics and
+	 * whether steering is active; the per-port steering counters may
+	 * follow in further messages (CTL_A_STEER_PORTS in each), so a
+	 * client gathers them until NLMSG_DONE.
+	 */
+	CTL_A_KSTATS,		/* nested: CTL_A_KSTAT, in /proc/net/tls_stat order */
+	CTL_A_KSTATS_WHY,	/* string, instead of CTL_A_KSTATS when the
+				 * daemon cannot read /proc/net/tls_stat */
+	CTL_A_KSTAT,		/* nested: one line of /proc/net/tls_stat */
+	CTL_A_KSTAT_NAME,	/* string, "TlsTxSw" */
+	CTL_A_KSTAT_VALUE,	/* u64 */
+	CTL_A_STEER_ACTIVE,	/* u8: the port takeover (eBPF) is loaded */
+	CTL_A_STEER_PORTS,	/* nested: CTL_A_STEER_PORT */
+	CTL_A_STEER_PORT,	/* nested: one steered port's counters */
+	CTL_A_SP_PORT,		/* u16, TCP port */
+	CTL_A_SP_STEERED,	/* u64, connections handed to ktlsd */
+	CTL_A_SP_DROPPED,	/* u64, refused while ktlsd's listener was absent */
 	CTL_A__END,
 };
 #define CTL_A_MAX (CTL_A__END - 1)

@@ -108,7 +108,7 @@ static char *slurp(const char *path)
 
 static int json_valid(const char *path, const char *check)
 {
-	char prog[512];
+	char prog[2048];
 	const char *argv[] = { "python3", "-c", prog, NULL };
 
 	snprintf(prog, sizeof(prog), "import json,sys; d=json.load(sys.stdin); "
@@ -275,6 +275,76 @@ TEST_F(ctl, stats_prometheus)
 	EXPECT_LE(10, samples);
 	/* The completed handshake is counted. */
 	EXPECT_NE(NULL, strstr(slurp(self->out), "ktlsd_handshakes_total{result=\"ok\"} 1\n"));
+}
+
+/* The names of /proc/net/tls_stat, as "|Name1|Name2|", or "" without it. */
+static void kernel_tls_stat_names(char *names, size_t len)
+{
+	FILE *f = fopen("/proc/net/tls_stat", "r");
+	char line[256], name[64];
+	unsigned long long value;
+
+	snprintf(names, len, "|");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %llu", name, &value) == 2)
+			snprintf(names + strlen(names), len - strlen(names), "%s|", name);
+	if (f)
+		fclose(f);
+	else
+		names[0] = '\0';
+}
+
+/* The kernel's kTLS statistics as the daemon reads them, in all three
+ * formats; no steered port here, so the takeover is reported inactive. */
+TEST_F(ctl, stats_kernel_and_steering)
+{
+	char names[1024], check[1400], *out, *name, *save = NULL;
+
+	kernel_tls_stat_names(names, sizeof(names));
+	ASSERT_EQ(0, ctl_run(self, "stats", NULL, NULL));
+	out = slurp(self->out);
+	EXPECT_NE(NULL, strstr(out, "port takeover (steer): not active\n")) TH_LOG("%s", out);
+	if (!names[0]) {
+		/* This host: no tls module, and the text says so. */
+		EXPECT_NE(NULL, strstr(out, "kernel TLS statistics not available "
+				       "(no tls module)\n")) TH_LOG("%s", out);
+	} else {
+		EXPECT_NE(NULL, strstr(out, "kernel TLS statistics (/proc/net/tls_stat):\n"));
+		EXPECT_NE(NULL, strstr(names, "|TlsTxSw|")) TH_LOG("%s", names);
+		for (name = strtok_r(names + 1, "|", &save); name;
+		     name = strtok_r(NULL, "|", &save)) {
+			char want[80];
+
+			snprintf(want, sizeof(want), "\n  %s ", name);
+			EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no %s in: %s", name, out);
+		}
+		kernel_tls_stat_names(names, sizeof(names));	/* strtok cut it */
+	}
+
+	ASSERT_EQ(0, ctl_run(self, "stats", "--json", NULL));
+	if (!names[0])
+		snprintf(check, sizeof(check), "d['kernel_tls_stat'] is None and "
+			 "d['kernel_tls_stat_why'] == 'no tls module'");
+	else
+		snprintf(check, sizeof(check), "set(d['kernel_tls_stat']) == "
+			 "set('%s'.strip('|').split('|')) and d['kernel_tls_stat_why'] == ''",
+			 names);
+	EXPECT_EQ(0, json_valid(self->out, check)) TH_LOG("%s", slurp(self->out));
+	EXPECT_EQ(0, json_valid(self->out, "d['steering'] == {'active': False, 'ports': []} "
+				"and d['accepted'] == 0"));
+
+	ASSERT_EQ(0, ctl_run(self, "stats", "--prometheus", NULL));
+	out = slurp(self->out);
+	EXPECT_NE(NULL, strstr(out, "\nktlsd_steer_active 0\n"));
+	EXPECT_EQ(NULL, strstr(out, "ktlsd_steer_connections_total"));
+	if (!names[0]) {
+		EXPECT_NE(NULL, strstr(out, "\nktlsd_kernel_tls_stat_available 0\n"));
+		EXPECT_EQ(NULL, strstr(out, "{counter="));
+	} else {
+		EXPECT_NE(NULL, strstr(out, "\nktlsd_kernel_tls_stat_available 1\n"));
+		EXPECT_NE(NULL, strstr(out, "\nktlsd_kernel_tls_stat{counter=\"TlsTxSw\"} "));
+		EXPECT_NE(NULL, strstr(out, "\nktlsd_kernel_tls_current{counter=\"TlsCurrTxSw\"} "));
+	}
 }
 
 TEST_F(ctl, reload_refused_keeps_config)

@@ -346,4 +346,67 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 	tl_stop(&second);
 }
 
+/* P's counters in `ktlsctl stats --json` (ktlsctl's own fixed layout, so
+ * no JSON parser is needed in the VM). 0, or -1 when P is not listed. */
+static int steer_stats_of_port(FIXTURE_DATA(steer) *self, unsigned long long *steered,
+			       unsigned long long *dropped)
+{
+	char bin[512], sock[600], key[48], text[8192];
+	const char *argv[] = { bin, "-s", sock, "stats", "--json", NULL };
+	const char *entry;
+	FILE *f;
+	size_t n;
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	snprintf(sock, sizeof(sock), "%s/control", self->dir);
+	if (tl_run(argv, NULL, self->out, self->err, 20000) != 0)
+		return -1;
+	f = fopen(self->out, "r");
+	if (!f)
+		return -1;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	snprintf(key, sizeof(key), "{\"port\":%d,", self->port);
+	entry = strstr(text, key);
+	if (!entry || sscanf(entry + strlen(key), "\"steered\":%llu,\"dropped\":%llu",
+			     steered, dropped) != 2)
+		return -1;
+	return 0;
+}
+
+/* The per-port counters of the takeover reach `ktlsctl stats`: a TLS
+ * connection counts as steered, and connections refused while ktlsd was
+ * dead count as dropped, readable once it is back (the map is pinned). */
+TEST_F(steer, stats_count_steered_and_dropped)
+{
+	unsigned long long steered = 0, dropped = 0, steered_before;
+	int fd, status;
+
+	ASSERT_EQ(0, steer_stats_of_port(self, &steered, &dropped));
+	EXPECT_EQ(0, steered);
+	EXPECT_EQ(0, dropped);
+	ASSERT_EQ(0, tls_client(_metadata, self));
+	expect_service_got_tls_payload(_metadata, self);
+	ASSERT_EQ(0, steer_stats_of_port(self, &steered, &dropped));
+	EXPECT_LE(1, steered);
+	EXPECT_EQ(0, dropped);
+	steered_before = steered;
+
+	ASSERT_EQ(0, kill(self->daemon.pid, SIGKILL));
+	ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &status, 0));
+	close(self->daemon.out);
+	self->daemon_running = false;
+	fd = plain_connect(self->family, self->port, 1500);
+	EXPECT_EQ(-1, fd);
+	if (fd >= 0)
+		close(fd);
+
+	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	self->daemon_running = true;
+	ASSERT_EQ(0, steer_stats_of_port(self, &steered, &dropped));
+	EXPECT_LE(1, dropped);
+	EXPECT_EQ(steered_before, steered);
+}
+
 #endif
