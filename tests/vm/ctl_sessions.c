@@ -113,6 +113,13 @@ TEST_F_TIMEOUT(ctl, sessions_show_the_kernel_view, 300)
 	EXPECT_EQ(1, tl_file_contains(self->out, variant->kernel));
 	EXPECT_EQ(0, tl_file_contains(self->out, "userspace"));
 
+	/* stats carries the kernel's own kTLS counters from the VM's kernel. */
+	argv[3] = "stats";
+	EXPECT_EQ(0, tl_run(argv, NULL, self->out, NULL, 60000));
+	EXPECT_EQ(1, tl_file_contains(self->out, "TlsCurrTxSw"));
+	EXPECT_EQ(1, tl_file_contains(self->out, "TlsTxSw"));
+	EXPECT_EQ(0, tl_file_contains(self->out, "not available"));
+
 	SSL_free(ssl);
 	close(fd);
 	SSL_CTX_free(ctx);
