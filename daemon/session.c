@@ -290,6 +290,12 @@ static void step_handshake(struct session *s)
 		hs_list_remove(s);
 		atomic_fetch_add(&g_counters.handshakes_ok, 1);
 		record_negotiated(s);
+		/* Hand off at once: the kernel attaches the tls ULP only to an
+		 * ESTABLISHED socket, and a client that half-closes right
+		 * after its first data would otherwise beat the backend's
+		 * connect and stay in userspace. */
+		if (handoff(s) < 0)
+			return;	/* closed */
 		if (backend_connect(s) < 0) {
 			atomic_fetch_add(&g_counters.backend_failed, 1);
 			log_warn("port %s: backend %s: %s", s->rec.port,
@@ -323,8 +329,6 @@ static void step_connected(struct session *s)
 		session_close(s, NULL);
 		return;
 	}
-	if (handoff(s) < 0)
-		return;	/* closed */
 	s->state = ST_FORWARD;
 	if (forward_start(s) < 0) {
 		session_close(s, "out of memory or file descriptors");

@@ -12,6 +12,8 @@
  *           write side and drain until the peer closes
  *   check   like sink, but also print "tls-bytes" if the stream starts with
  *           a TLS record header (0x16 0x03): the service must never see TLS
+ *   greet   like sink, but first send "hello\n" (a client reading it knows
+ *           its session is past the handshake and the key handoff)
  *
  * It binds (port 0 by default: the kernel picks), prints "listening PORT"
  * (or "listening unix:PATH") on stdout and flushes, so a test waits for
@@ -34,7 +36,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-enum mode { ECHO, SINK, SOURCE, CHECK };
+enum mode { ECHO, SINK, SOURCE, CHECK, GREET };
 
 struct conn {
 	int fd;
@@ -220,7 +222,7 @@ int main(int argc, char **argv)
 	static int listener_tag;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: backend echo|sink|source|check [--port P] "
+		fprintf(stderr, "usage: backend echo|sink|source|check|greet [--port P] "
 			"[--unix PATH] [--bytes N]\n");
 		return 2;
 	}
@@ -232,6 +234,8 @@ int main(int argc, char **argv)
 		mode = SOURCE;
 	else if (!strcmp(argv[1], "check"))
 		mode = CHECK;
+	else if (!strcmp(argv[1], "greet"))
+		mode = GREET;
 	else {
 		fprintf(stderr, "backend: unknown mode '%s'\n", argv[1]);
 		return 2;
@@ -272,6 +276,8 @@ int main(int argc, char **argv)
 					c->md = EVP_MD_CTX_new();
 					EVP_DigestInit_ex(c->md, EVP_sha256(), NULL);
 					c->todo = mode == SOURCE ? source_bytes : 0;
+					if (mode == GREET)
+						write_all(fd, "hello\n", 6);
 					cev.events = mode == SOURCE ? EPOLLOUT : EPOLLIN;
 					cev.data.ptr = c;
 					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);

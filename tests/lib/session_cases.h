@@ -37,6 +37,7 @@ FIXTURE(session) {
 	char conf[512], log[512];
 	struct tl_proc echo, sink, daemon;
 	int echo_port, sink_port, echo_tls, sink_tls;
+	long tx_before;
 	SSL_CTX *ctx;
 };
 
@@ -56,7 +57,7 @@ FIXTURE_SETUP(session)
 	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
 	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	ASSERT_EQ(0, tl_backend_start(&self->sink, "sink", 0, &self->sink_port));
+	ASSERT_EQ(0, tl_backend_start(&self->sink, "greet", 0, &self->sink_port));
 	self->echo_tls = pki_free_port();
 	self->sink_tls = pki_free_port();
 	ASSERT_EQ(0, tl_write_file(self->conf,
@@ -78,6 +79,7 @@ FIXTURE_SETUP(session)
 		pki_file("root.crt"), self->echo_tls, self->echo_port,
 		self->sink_tls, self->sink_port));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	self->tx_before = tl_tls_stat("TlsTxSw");
 	self->ctx = SSL_CTX_new(TLS_client_method());
 	ASSERT_NE(NULL, self->ctx);
 	ASSERT_EQ(1, SSL_CTX_load_verify_locations(self->ctx, pki_file("root.crt"),
@@ -89,6 +91,22 @@ FIXTURE_SETUP(session)
 
 FIXTURE_TEARDOWN(session)
 {
+#if SESSION_EXPECT_KTLS
+	/* Every case above must have run on kTLS, by the kernel's count. */
+	if (_metadata->exit_code != KSFT_SKIP) {
+		EXPECT_LT(self->tx_before, tl_tls_stat("TlsTxSw"));
+		EXPECT_EQ(0, tl_file_contains(self->log, "userspace mode")) {
+			char l[512];
+			FILE *f = fopen(self->log, "r");
+
+			while (f && fgets(l, sizeof(l), f))
+				if (strstr(l, "userspace mode"))
+					TH_LOG("%s", l);
+			if (f)
+				fclose(f);
+		}
+	}
+#endif
 	SSL_CTX_free(self->ctx);
 	EXPECT_EQ(0, tl_stop(&self->daemon));
 	tl_stop(&self->echo);
@@ -171,6 +189,9 @@ TEST_F_TIMEOUT(session, close_notify_half_close, 120)
 	char path[600];
 
 	ASSERT_NE(NULL, ssl);
+	/* The service's greeting: the session is past the handoff. */
+	ASSERT_EQ(0, read_exact(ssl, (unsigned char *)line, 6));
+	ASSERT_EQ(0, memcmp(line, "hello\n", 6));
 	RAND_bytes(out, sizeof(out));
 	ASSERT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
 	/* Our close_notify; the read side stays open. */
