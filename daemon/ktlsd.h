@@ -21,7 +21,8 @@
 struct session;
 
 /* What an epoll event points at. */
-enum ev_kind { EV_LISTENER = 1, EV_CLIENT, EV_BACKEND, EV_TIMER, EV_WAKE };
+enum ev_kind { EV_LISTENER = 1, EV_CLIENT, EV_BACKEND, EV_TIMER, EV_WAKE,
+	       EV_CLOSED /* a session closed earlier in the same epoll batch */ };
 
 struct ev_handle {
 	enum ev_kind kind;
@@ -56,6 +57,7 @@ struct worker {
 	unsigned long trimmed_at;	/* handshakes done at the last trim */
 	struct session *hs_head, *hs_tail;	/* handshakes, oldest first */
 	struct session *sessions;		/* every session, for the ctl */
+	struct session *graveyard;		/* closed, freed after the batch */
 	pthread_mutex_t lock;			/* guards ->sessions links */
 	atomic_bool stop;
 	unsigned char scratch[16640];		/* control records, one at a time */
@@ -204,6 +206,8 @@ struct session *session_new(struct worker *w, int fd, struct generation *gen,
 			    int port_index, const struct sockaddr *peer,
 			    socklen_t peerlen);
 void session_close(struct session *s, const char *why);
+/* Free the sessions closed during the last epoll batch. */
+void session_reap(struct worker *w);
 void session_event(struct session *s, int which, uint32_t events);
 void session_check_timeouts(struct worker *w, struct timespec *now);
 /* Register the wanted epoll interest for both sockets (only on change). */

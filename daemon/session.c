@@ -168,7 +168,24 @@ void session_close(struct session *s, const char *why)
 	pthread_mutex_unlock(&w->lock);
 	w->n_sessions--;
 	generation_put(s->gen);
-	free(s);
+	/*
+	 * The same epoll batch may still hold an event for this session's
+	 * other socket: keep the memory (marked closed) until the batch is
+	 * done, then session_reap() frees it.
+	 */
+	s->hc.kind = s->hb.kind = EV_CLOSED;
+	s->next = w->graveyard;
+	w->graveyard = s;
+}
+
+void session_reap(struct worker *w)
+{
+	while (w->graveyard) {
+		struct session *s = w->graveyard;
+
+		w->graveyard = s->next;
+		free(s);
+	}
 }
 
 /* Record what was negotiated, while the SSL object still exists. */

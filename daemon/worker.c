@@ -217,7 +217,11 @@ static void worker_trim_memory(struct worker *w)
 
 	if (w->n_handshakes == 0 && done != w->trimmed_at) {
 		w->trimmed_at = done;
+#ifndef __SANITIZE_ADDRESS__
+		/* ASan brings its own allocator; glibc's trim would walk
+		 * arenas that do not exist there. */
 		malloc_trim(0);
+#endif
 	}
 }
 
@@ -238,6 +242,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event evs[64];
+	bool reload;
 
 	while (!atomic_load(&w->stop)) {
 		int n = epoll_wait(w->epfd, evs, 64, -1);
@@ -248,11 +253,14 @@ static void *worker_main(void *arg)
 			log_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
 			break;
 		}
+		reload = false;
 		for (int i = 0; i < n; i++) {
 			struct ev_handle *h = evs[i].data.ptr;
 			uint64_t v;
 
 			switch (h->kind) {
+			case EV_CLOSED:
+				break;
 			case EV_LISTENER:
 				worker_accept(w, h->obj);
 				break;
@@ -271,16 +279,20 @@ static void *worker_main(void *arg)
 				break;
 			}
 			case EV_WAKE:
-				if (read(w->wakefd, &v, sizeof(v)) < 0)
-					break;
-				worker_reload(w);
+				if (read(w->wakefd, &v, sizeof(v)) >= 0)
+					reload = true;
 				break;
 			}
 		}
+		/* Both free memory that later events of the batch may name. */
+		session_reap(w);
+		if (reload)
+			worker_reload(w);
 	}
 	/* Shutting down: end every session of this worker. */
 	while (w->sessions)
 		session_close(w->sessions, "daemon stopping");
+	session_reap(w);
 	return NULL;
 }
 

@@ -84,35 +84,6 @@ FIXTURE_TEARDOWN(reload)
 	free(self->dir);
 }
 
-static SSL *tls_connect(SSL_CTX *ctx, int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { 30, 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	SSL *ssl;
-
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		return NULL;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	ssl = SSL_new(ctx);
-	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1) {
-		SSL_free(ssl);
-		close(fd);
-		return NULL;
-	}
-	return ssl;
-}
-
-static void tls_close(SSL *ssl)
-{
-	int fd = SSL_get_fd(ssl);
-
-	SSL_free(ssl);
-	close(fd);
-}
-
 /* The serial number of the certificate the server presented, as hex. */
 static void peer_serial(SSL *ssl, char *hex, size_t len)
 {
@@ -145,7 +116,7 @@ TEST_F_TIMEOUT(reload, rotation_during_transfer, 120)
 	SSL *running, *next;
 
 	/* A session in the middle of a 32 MiB download. */
-	running = tls_connect(self->ctx, self->port);
+	running = tl_tls_connect(self->ctx, self->port);
 	ASSERT_NE(NULL, running);
 	peer_serial(running, first, sizeof(first));
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
@@ -160,10 +131,10 @@ TEST_F_TIMEOUT(reload, rotation_during_transfer, 120)
 	/* Rotate the host certificate and reload. */
 	ASSERT_EQ(0, write_conf(self, pki_file("server-cnonly-chain.pem"), ""));
 	EXPECT_EQ(0, ctl_reload(self));
-	next = tls_connect(self->ctx, self->port);
+	next = tl_tls_connect(self->ctx, self->port);
 	ASSERT_NE(NULL, next);
 	peer_serial(next, second, sizeof(second));
-	tls_close(next);
+	tl_tls_close(next);
 	EXPECT_STRNE(first, second);
 
 	/* A broken configuration is refused; the rotated one stays. */
@@ -171,10 +142,10 @@ TEST_F_TIMEOUT(reload, rotation_during_transfer, 120)
 				"certificate-key-typo = x\n"));
 	EXPECT_EQ(1, ctl_reload(self));
 	EXPECT_EQ(1, tl_file_contains(self->out, "certificate-key-typo"));
-	next = tls_connect(self->ctx, self->port);
+	next = tl_tls_connect(self->ctx, self->port);
 	ASSERT_NE(NULL, next);
 	peer_serial(next, third, sizeof(third));
-	tls_close(next);
+	tl_tls_close(next);
 	EXPECT_STREQ(second, third);
 
 	/* The first session finishes untouched and byte-exact. */
@@ -194,7 +165,7 @@ TEST_F_TIMEOUT(reload, rotation_during_transfer, 120)
 	ASSERT_EQ(0, tl_wait_line(&self->source, "source ", line, sizeof(line), 30000));
 	snprintf(expect, sizeof(expect), "source %u %s", DOWNLOAD, hex);
 	EXPECT_STREQ(expect, line);
-	tls_close(running);
+	tl_tls_close(running);
 }
 
 TEST_HARNESS_MAIN

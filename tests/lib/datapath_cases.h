@@ -151,7 +151,8 @@ FIXTURE_TEARDOWN(datapath)
 	EXPECT_EQ(0, tl_stop(&self->daemon));
 	tl_stop(&self->sink);
 	tl_stop(&self->source);
-	tl_rmtree(self->dir);
+	if (!getenv("KTLSD_TEST_KEEP"))		/* keep logs for a post-mortem */
+		tl_rmtree(self->dir);
 	free(self->dir);
 }
 

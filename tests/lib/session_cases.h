@@ -115,36 +115,6 @@ FIXTURE_TEARDOWN(session)
 	free(self->dir);
 }
 
-/* A blocking TLS connection to PORT with a 30 s receive limit. */
-static SSL *session_connect(SSL_CTX *ctx, int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { 30, 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	SSL *ssl;
-
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		return NULL;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	ssl = SSL_new(ctx);
-	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1) {
-		SSL_free(ssl);
-		close(fd);
-		return NULL;
-	}
-	return ssl;
-}
-
-static void session_free(SSL *ssl)
-{
-	int fd = SSL_get_fd(ssl);
-
-	SSL_free(ssl);
-	close(fd);
-}
-
 static int read_exact(SSL *ssl, unsigned char *buf, int len)
 {
 	int got = 0;
@@ -163,7 +133,7 @@ static int read_exact(SSL *ssl, unsigned char *buf, int len)
 TEST_F_TIMEOUT(session, data_right_behind_finished, 120)
 {
 	unsigned char out[4096], in[4096];
-	SSL *ssl = session_connect(self->ctx, self->echo_tls);
+	SSL *ssl = tl_tls_connect(self->ctx, self->echo_tls);
 
 	ASSERT_NE(NULL, ssl);
 	RAND_bytes(out, sizeof(out));
@@ -171,7 +141,7 @@ TEST_F_TIMEOUT(session, data_right_behind_finished, 120)
 	EXPECT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
 	EXPECT_EQ(0, read_exact(ssl, in, sizeof(in)));
 	EXPECT_EQ(0, memcmp(out, in, sizeof(out)));
-	session_free(ssl);
+	tl_tls_close(ssl);
 }
 
 /*
@@ -184,7 +154,7 @@ TEST_F_TIMEOUT(session, close_notify_half_close, 120)
 	unsigned char out[100000];
 	char line[256], expect[256], hex[65];
 	int n, fd;
-	SSL *ssl = session_connect(self->ctx, self->sink_tls);
+	SSL *ssl = tl_tls_connect(self->ctx, self->sink_tls);
 	FILE *f;
 	char path[600];
 
@@ -220,7 +190,7 @@ TEST_F_TIMEOUT(session, close_notify_half_close, 120)
 	/* Then ktlsd's close_notify: a clean end, not a truncation. */
 	EXPECT_EQ(0, SSL_read(ssl, line, sizeof(line)));
 	EXPECT_EQ(SSL_ERROR_ZERO_RETURN, SSL_get_error(ssl, 0));
-	session_free(ssl);
+	tl_tls_close(ssl);
 }
 
 /*
@@ -236,7 +206,7 @@ TEST_F_TIMEOUT(session, key_update_from_peer, 120)
 
 	if (variant->version != TLS1_3_VERSION)
 		SKIP(return, "KeyUpdate exists in TLS 1.3 only");
-	ssl = session_connect(self->ctx, self->echo_tls);
+	ssl = tl_tls_connect(self->ctx, self->echo_tls);
 	ASSERT_NE(NULL, ssl);
 	RAND_bytes(out, sizeof(out));
 	/* Something through first, so the session is fully established. */
@@ -249,14 +219,14 @@ TEST_F_TIMEOUT(session, key_update_from_peer, 120)
 	SSL_write(ssl, out, sizeof(out));
 	/* Closed: nothing (and above all nothing wrong) comes back. */
 	EXPECT_EQ(-1, read_exact(ssl, in, sizeof(in)));
-	session_free(ssl);
+	tl_tls_close(ssl);
 	/* Logged before the close the client just saw. */
 	EXPECT_EQ(1, tl_file_contains(self->log, "sent a TLS 1.3 KeyUpdate"));
 #else
 	ASSERT_EQ((int)sizeof(out), SSL_write(ssl, out, sizeof(out)));
 	EXPECT_EQ(0, read_exact(ssl, in, sizeof(in)));
 	EXPECT_EQ(0, memcmp(out, in, sizeof(out)));
-	session_free(ssl);
+	tl_tls_close(ssl);
 #endif
 }
 

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <sys/time.h>
 
 #include "testlib.h"
 
@@ -334,4 +336,36 @@ long tl_tls_stat(const char *name)
 			found = val;
 	fclose(f);
 	return found;
+}
+
+SSL *tl_tls_connect(SSL_CTX *ctx, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { 30, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	SSL *ssl;
+
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return NULL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssl = SSL_new(ctx);
+	if (!ssl || !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1) {
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	return ssl;
+}
+
+void tl_tls_close(SSL *ssl)
+{
+	int fd = SSL_get_fd(ssl);
+
+	SSL_free(ssl);
+	close(fd);
 }

@@ -53,6 +53,13 @@ int tl_write_file(const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* 1 if the file contains NEEDLE, 0 if not, -1 if unreadable. */
 int tl_file_contains(const char *path, const char *needle);
+struct ssl_ctx_st;
+struct ssl_st;
+/* A blocking TLS connection to 127.0.0.1:PORT (30 s receive limit), the
+ * handshake done; NULL on failure. tl_tls_close frees it and its socket. */
+struct ssl_st *tl_tls_connect(struct ssl_ctx_st *ctx, int port);
+void tl_tls_close(struct ssl_st *ssl);
+
 /* A counter of /proc/net/tls_stat (the kernel's kTLS statistics), or -1
  * when the file or the counter is missing (no tls module). */
 long tl_tls_stat(const char *name);
