@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/time.h>
 
 #include "testlib.h"
@@ -368,4 +369,35 @@ void tl_tls_close(SSL *ssl)
 
 	SSL_free(ssl);
 	close(fd);
+}
+
+SSL_CTX *tl_self_signed_server_ctx(const char *cn)
+{
+	EVP_PKEY *pkey = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	X509_NAME *name;
+	int ok = pkey && x && ctx;
+
+	if (ok) {
+		name = X509_get_subject_name(x);
+		ok = X509_set_version(x, 2) &&
+		     ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+		     X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
+		     X509_gmtime_adj(X509_getm_notAfter(x), 3600) &&
+		     X509_set_pubkey(x, pkey) &&
+		     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+						(const unsigned char *)cn, -1, -1, 0) &&
+		     X509_set_issuer_name(x, name) &&
+		     X509_sign(x, pkey, EVP_sha256()) &&
+		     SSL_CTX_use_certificate(ctx, x) == 1 &&
+		     SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
+	}
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	if (!ok) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
 }

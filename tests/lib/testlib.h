@@ -59,6 +59,9 @@ struct ssl_st;
  * handshake done; NULL on failure. tl_tls_close frees it and its socket. */
 struct ssl_st *tl_tls_connect(struct ssl_ctx_st *ctx, int port);
 void tl_tls_close(struct ssl_st *ssl);
+/* A server SSL_CTX with a fresh self-signed P-256 certificate for CN, made
+ * in memory (no files); NULL on failure. */
+struct ssl_ctx_st *tl_self_signed_server_ctx(const char *cn);
 
 /* A counter of /proc/net/tls_stat (the kernel's kTLS statistics), or -1
  * when the file or the counter is missing (no tls module). */

@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "kselftest_harness.h"
+#include "testlib.h"
 #include "ktls.h"
 
 static const unsigned char rfc8448_client_secret[32] = {
@@ -216,41 +217,6 @@ TEST(keylog_keeps_traffic_secrets_only)
 	SSL_CTX_free(ctx);
 }
 
-/* ---- real handshakes over a BIO pair ------------------------------------ */
-
-static int make_server_ctx(SSL_CTX **out)
-{
-	EVP_PKEY *pkey = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	X509_NAME *name;
-	int ok = pkey && x && ctx;
-
-	if (ok) {
-		name = X509_get_subject_name(x);
-		ok = X509_set_version(x, 2) &&
-		     ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
-		     X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
-		     X509_gmtime_adj(X509_getm_notAfter(x), 3600) &&
-		     X509_set_pubkey(x, pkey) &&
-		     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-						(const unsigned char *)"ktlsd-test",
-						-1, -1, 0) &&
-		     X509_set_issuer_name(x, name) &&
-		     X509_sign(x, pkey, EVP_sha256()) &&
-		     SSL_CTX_use_certificate(ctx, x) == 1 &&
-		     SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
-	}
-	X509_free(x);
-	EVP_PKEY_free(pkey);
-	if (!ok) {
-		SSL_CTX_free(ctx);
-		return -1;
-	}
-	*out = ctx;
-	return 0;
-}
-
 static int set_suite(SSL_CTX *ctx, int version, const char *suite)
 {
 	if (!SSL_CTX_set_min_proto_version(ctx, version) ||
@@ -416,7 +382,8 @@ FIXTURE_SETUP(handshake)
 {
 	BIO *s_internal, *c_internal;
 
-	ASSERT_EQ(0, make_server_ctx(&self->sctx));
+	self->sctx = tl_self_signed_server_ctx("ktlsd-test");
+	ASSERT_NE(NULL, self->sctx);
 	self->cctx = SSL_CTX_new(TLS_client_method());
 	ASSERT_NE(NULL, self->cctx);
 	ASSERT_EQ(0, set_suite(self->sctx, variant->version, variant->suite));
@@ -546,7 +513,8 @@ TEST(cbc_suite_cannot_be_offloaded)
 	struct ktls_keys tx, rx;
 	char why[160] = "";
 
-	ASSERT_EQ(0, make_server_ctx(&sctx));
+	sctx = tl_self_signed_server_ctx("ktlsd-test");
+	ASSERT_NE(NULL, sctx);
 	ASSERT_EQ(0, set_suite(sctx, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256"));
 	ASSERT_EQ(0, set_suite(cctx, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256"));
 	s = SSL_new(sctx);
@@ -574,7 +542,8 @@ TEST(tls13_without_keylog_says_why)
 	struct ktls_keys tx, rx;
 	char why[160] = "";
 
-	ASSERT_EQ(0, make_server_ctx(&sctx));
+	sctx = tl_self_signed_server_ctx("ktlsd-test");
+	ASSERT_NE(NULL, sctx);
 	SSL_CTX_set_num_tickets(sctx, 0);
 	s = SSL_new(sctx);
 	c = SSL_new(cctx);

@@ -51,38 +51,6 @@ enum child_status {
 	CHILD_NO_CLOSE_NOTIFY,
 };
 
-static SSL_CTX *make_server_ctx(void)
-{
-	EVP_PKEY *pkey = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	X509_NAME *name;
-	int ok = pkey && x && ctx;
-
-	if (ok) {
-		name = X509_get_subject_name(x);
-		ok = X509_set_version(x, 2) &&
-		     ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
-		     X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
-		     X509_gmtime_adj(X509_getm_notAfter(x), 3600) &&
-		     X509_set_pubkey(x, pkey) &&
-		     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-						(const unsigned char *)"ktlsd-vm",
-						-1, -1, 0) &&
-		     X509_set_issuer_name(x, name) &&
-		     X509_sign(x, pkey, EVP_sha256()) &&
-		     SSL_CTX_use_certificate(ctx, x) == 1 &&
-		     SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
-	}
-	X509_free(x);
-	EVP_PKEY_free(pkey);
-	if (!ok) {
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
-}
-
 static int set_suite(SSL_CTX *ctx, int version, const char *suite)
 {
 	if (!SSL_CTX_set_min_proto_version(ctx, version) ||
@@ -311,7 +279,7 @@ FIXTURE_SETUP(handoff)
 	ASSERT_EQ(1, RAND_bytes(self->up, PAYLOAD));
 	ASSERT_EQ(1, RAND_bytes(self->down, PAYLOAD));
 
-	self->ctx = make_server_ctx();
+	self->ctx = tl_self_signed_server_ctx("ktlsd-vm");
 	ASSERT_NE(NULL, self->ctx);
 	ASSERT_EQ(0, set_suite(self->ctx, variant->version, variant->suite));
 	/* What ktls_derive needs: secrets, no tickets, nothing read ahead. */
