@@ -177,11 +177,12 @@ static enum move flow_in(struct session *s, struct flow *f)
 	bool up = f == &s->up;
 	int src = up ? s->cfd : s->bfd;
 	size_t moved;
+	enum move m;
 	ssize_t n;
 
 	if (ktls_mode(s)) {
-		enum move m = splice_move(s, src, f->pipe[1],
-					  PIPE_CAP - f->buffered, &moved);
+		m = splice_move(s, src, f->pipe[1], PIPE_CAP - f->buffered,
+				&moved);
 
 		f->buffered += moved;
 		return m;
@@ -192,15 +193,19 @@ static enum move flow_in(struct session *s, struct flow *f)
 	if (up) {
 		int rc = SSL_read(s->ssl, f->buf, BUF_CAP);
 
-		if (rc <= 0)
-			return ssl_result(s, f, rc);
-		n = rc;
+		n = rc > 0 ? rc : 0;
+		m = rc > 0 ? MOVED : ssl_result(s, f, rc);
 	} else {
 		n = read(src, f->buf, BUF_CAP);
-		if (n == 0)
-			return END;
-		if (n < 0)
-			return errno == EAGAIN ? BLOCKED : FAILED;
+		m = n > 0 ? MOVED : n == 0 ? END : errno == EAGAIN ? BLOCKED : FAILED;
+		n = n > 0 ? n : 0;
+	}
+	if (m != MOVED) {
+		/* Nothing arrived (an idle session waits here): keep no
+		 * buffer, or every idle session would hold two records. */
+		free(f->buf);
+		f->buf = NULL;
+		return m;
 	}
 	f->buffered = n;
 	f->off = 0;
