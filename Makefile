@@ -63,6 +63,8 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS  = $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
 LIBS        = $(PKG_LIBS) -lpthread
+# Tests also build network namespaces over rtnetlink (tests/lib/netns.c).
+TEST_LIBS   = $(LIBS) $(shell $(PKG_CONFIG) --libs libnl-route-3.0 2>/dev/null)
 
 # Kernel selftest harness, taken from Debian's linux-source-6.12 at build time.
 KSRC_TAR   ?= $(firstword $(wildcard /usr/src/linux-source-6.12.tar.xz))
@@ -141,13 +143,13 @@ $(BUILD)/tests/lib/backend: $(BUILD)/tests/lib/backend.o
 TESTLIB_LINK := $(filter-out $(BUILD)/tests/lib/backend.o,$(TESTLIB_OBJS))
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_LINK) $(LIBKTLSD)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 $(BUILD)/tests/host/%: $(BUILD)/tests/host/%.o $(TESTLIB_LINK) $(LIBKTLSD)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 $(BUILD)/tests/vm/%: $(BUILD)/tests/vm/%.o $(TESTLIB_LINK) $(LIBKTLSD)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
 # ---- kselftest harness from linux-source-6.12 ---------------------------
 $(HARNESS):
@@ -211,14 +213,16 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBKTLSD)
 	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address -o $@ $< $(LIBKTLSD) $(LIBS)
 
 # ---- benchmark -----------------------------------------------------------
-# 'make bench' compares ktlsd with stunnel4, HAProxy and nginx on this host
-# (bench/run); 'make deps-bench' installs them.
+# 'make bench' compares ktlsd with stunnel4, HAProxy and nginx on this host,
+# a steered port with a plain one, and kTLS with userspace mode in the VM
+# (bench/run); 'make deps-bench' installs what it needs. The VM image
+# builder (tests/vm/run-vm) wants the kernel's tls selftest to exist.
 $(BUILD)/bench/loadgen: bench/loadgen.c
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
 
-bench: all $(BUILD)/bench/loadgen
+bench: all $(BUILD)/bench/loadgen $(KTLS_SELFTEST)
 	$(Q)scripts/install-deps bench
 	$(Q)bench/run $(BUILD)
 

@@ -15,6 +15,7 @@
 #include "ktlsd.h"
 #include "ktls.h"
 #include "log.h"
+#include "redirect.h"
 
 struct daemon_state g_daemon = { .gen_lock = PTHREAD_MUTEX_INITIALIZER };
 struct daemon_counters g_counters;
@@ -26,11 +27,15 @@ static void generation_free(struct generation *gen)
 	for (int i = 0; gen->port_ctx && i < gen->cfg->n_ports; i++)
 		SSL_CTX_free(gen->port_ctx[i]);
 	free(gen->port_ctx);
+	for (int i = 0; gen->conn_ctx && i < gen->cfg->n_conns; i++)
+		SSL_CTX_free(gen->conn_ctx[i]);
+	free(gen->conn_ctx);
+	redirect_plan_free(gen->redirect);
 	config_free(gen->cfg);
 	free(gen);
 }
 
-/* Settings every server context needs for a safe handoff to the kernel. */
+/* Settings every context needs for a safe handoff to the kernel. */
 static void prepare_for_handoff(SSL_CTX *ctx)
 {
 	/* Exact-size reads: nothing may sit in OpenSSL's buffer at handoff. */
@@ -70,6 +75,20 @@ struct generation *generation_build(const char *path, FILE *diag)
 		else
 			prepare_for_handoff(gen->port_ctx[i]);
 	}
+	/* Client connections: their credentials, and where they redirect. */
+	gen->conn_ctx = calloc(gen->cfg->n_conns ? gen->cfg->n_conns : 1,
+			       sizeof(*gen->conn_ctx));
+	if (!gen->conn_ctx)
+		goto fail;
+	for (int i = 0; i < gen->cfg->n_conns; i++) {
+		gen->conn_ctx[i] = creds_client_ctx(gen->cfg, &gen->cfg->conns[i],
+						    diag);
+		if (!gen->conn_ctx[i])
+			errors++;
+		else
+			prepare_for_handoff(gen->conn_ctx[i]);
+	}
+	errors += redirect_plan_build(gen->cfg, &gen->redirect, diag);
 	if (errors)
 		goto fail;
 	atomic_init(&gen->refs, 1);

@@ -19,6 +19,7 @@
 #include "config.h"
 
 struct session;
+struct redirect_plan;
 
 /* What an epoll event points at. */
 enum ev_kind { EV_LISTENER = 1, EV_CLIENT, EV_BACKEND, EV_TIMER, EV_WAKE,
@@ -33,7 +34,8 @@ struct ev_handle {
 struct listener_slot {
 	struct ev_handle h;
 	int fd;
-	int port_index;		/* into gen->cfg->ports; -1: find by getsockname */
+	int port_index;		/* into gen->cfg->ports; -1: find by getsockname;
+				 * -2: redirect listener (redirect.h) */
 	struct cfg_addr addr;
 };
 
@@ -73,6 +75,8 @@ struct generation {
 	atomic_int refs;
 	struct ktlsd_config *cfg;
 	SSL_CTX **port_ctx;		/* one per cfg->ports[i] */
+	SSL_CTX **conn_ctx;		/* one per cfg->conns[i] (client side) */
+	struct redirect_plan *redirect;	/* what connects are redirected */
 	time_t loaded_at;
 };
 
@@ -144,7 +148,8 @@ enum session_state { ST_HANDSHAKE, ST_CONNECTING, ST_FORWARD };
 struct session {
 	struct worker *w;
 	struct generation *gen;
-	int port_index;
+	int port_index;			/* server side: into cfg->ports, else -1 */
+	int conn_index;			/* client side: into cfg->conns, else -1 */
 	enum session_state state;
 	int cfd;			/* TLS side */
 	int bfd;			/* plaintext backend side */
@@ -192,6 +197,14 @@ void generation_install(struct generation *gen);	/* becomes current */
 /* listener.c */
 /* Bind and listen on ADDR with SO_REUSEPORT (one socket per worker). */
 int listener_open(const struct cfg_addr *addr, char *why, size_t len);
+/*
+ * Sockets every worker accepts from (steering and redirect listeners): add
+ * a slot per FDS[i] to SLOTS, reusing W's current slot for the same
+ * address and PORT_INDEX, else a dup of FDS[i]. Returns how many.
+ */
+int listener_share(struct worker *w, struct listener_slot *slots,
+		   const int *fds, const struct cfg_addr *addrs, int n,
+		   int port_index);
 /* "1.2.3.4:5", "[::1]:5" or "unix:/path", for logs and records. */
 void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len);
 
@@ -205,6 +218,11 @@ void workers_notify_reload(void);
 struct session *session_new(struct worker *w, int fd, struct generation *gen,
 			    int port_index, const struct sockaddr *peer,
 			    socklen_t peerlen);
+/* Client side: APP_FD is an application's redirected connection; open TLS
+ * to SERVER with the settings of GEN's connection CONN_INDEX. */
+struct session *session_new_client(struct worker *w, int app_fd,
+				   struct generation *gen, int conn_index,
+				   const struct cfg_addr *server);
 void session_close(struct session *s, const char *why);
 /* Free the sessions closed during the last epoll batch. */
 void session_reap(struct worker *w);

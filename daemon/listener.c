@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ktlsd.h"
+#include "log.h"
 
 int listener_open(const struct cfg_addr *addr, char *why, size_t len)
 {
@@ -71,4 +72,43 @@ void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len)
 	} else {
 		snprintf(buf, len, "family %d", sa->sa_family);
 	}
+}
+
+static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+int listener_share(struct worker *w, struct listener_slot *slots,
+		   const int *fds, const struct cfg_addr *addrs, int n,
+		   int port_index)
+{
+	int added = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct listener_slot *s = &slots[added];
+
+		s->fd = -1;
+		for (int k = 0; k < w->n_lsn; k++) {
+			if (w->lsn[k].port_index == port_index && w->lsn[k].fd >= 0 &&
+			    same_addr(&w->lsn[k].addr, &addrs[i])) {
+				s->fd = w->lsn[k].fd;
+				w->lsn[k].fd = -1;	/* moved */
+				break;
+			}
+		}
+		/* Each worker holds its own descriptor of the shared socket. */
+		if (s->fd < 0)
+			s->fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (s->fd < 0) {
+			log_err("worker %d: shared listener: %s", w->id, strerror(errno));
+			continue;
+		}
+		s->addr = addrs[i];
+		s->port_index = port_index;
+		s->h.kind = EV_LISTENER;
+		s->h.obj = s;
+		added++;
+	}
+	return added;
 }

@@ -23,6 +23,7 @@
 #include "ktlsd.h"
 #include "ktls.h"
 #include "log.h"
+#include "redirect.h"
 #include "steer.h"
 
 #define DEFAULT_CONFIG "/etc/ktlsd/ktlsd.conf"
@@ -74,26 +75,14 @@ static void usage(FILE *out)
 
 static int check_config(const char *path)
 {
+	/* The same build as a start: every credential, every redirect. */
 	struct generation *gen = generation_build(path, stderr);
-	int errors = 0;
 
 	if (!gen) {
 		fprintf(stderr, "%s: configuration has errors\n", path);
 		return 1;
 	}
-	/* Client connections: load their credentials too. */
-	for (int i = 0; i < gen->cfg->n_conns; i++) {
-		SSL_CTX *ctx = creds_client_ctx(gen->cfg, &gen->cfg->conns[i], stderr);
-
-		if (!ctx)
-			errors++;
-		SSL_CTX_free(ctx);
-	}
 	generation_put(gen);
-	if (errors) {
-		fprintf(stderr, "%s: configuration has errors\n", path);
-		return 1;
-	}
 	printf("%s: configuration OK\n", path);
 	return 0;
 }
@@ -160,6 +149,7 @@ int daemon_reload(FILE *diag)
 	} else {
 		generation_install(gen);
 		steer_update(gen->cfg);
+		redirect_update(gen);
 		workers_notify_reload();
 		log_notice("configuration reloaded");
 	}
@@ -253,6 +243,10 @@ static int run(const char *path, int workers)
 		log_err("cannot take over the steered ports: see the errors above");
 		return 3;
 	}
+	if (redirect_start(gen) < 0) {
+		log_err("cannot redirect the client connections: see the errors above");
+		return 3;
+	}
 	if (workers_start(workers) < 0) {
 		log_err("cannot start: see the errors above");
 		workers_stop();
@@ -284,6 +278,7 @@ static int run(const char *path, int workers)
 	sd_notify(0, "STOPPING=1");
 	control_stop();
 	workers_stop();
+	redirect_stop();
 	steer_stop();
 	generation_install(NULL);
 	close(sfd);

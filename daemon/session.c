@@ -19,6 +19,7 @@
 #include "ktlsd.h"
 #include "ktls.h"
 #include "log.h"
+#include "redirect.h"
 #include "steer.h"
 
 static time_t mono_now(void)
@@ -27,6 +28,12 @@ static time_t mono_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec;
+}
+
+/* For log lines: "port NAME" or, client side, "connection NAME". */
+static const char *kind(const struct session *s)
+{
+	return s->conn_index >= 0 ? "connection" : "port";
 }
 
 static const struct cfg_port *session_port(const struct session *s)
@@ -75,47 +82,44 @@ static void hs_list_remove(struct session *s)
 	w->n_handshakes--;
 }
 
-struct session *session_new(struct worker *w, int fd, struct generation *gen,
-			    int port_index, const struct sockaddr *peer,
-			    socklen_t peerlen)
+/* The parts every session starts with; NULL when out of memory. */
+static struct session *session_alloc(struct worker *w, struct generation *gen,
+				     SSL_CTX *ctx)
 {
-	const struct cfg_port *port = &gen->cfg->ports[port_index];
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->ssl = SSL_new(gen->port_ctx[port_index]);
-	if (!s->ssl || !SSL_set_fd(s->ssl, fd)) {
-		SSL_free(s->ssl);
+	s->ssl = SSL_new(ctx);
+	if (!s->ssl) {
 		free(s);
 		log_ssl(LOG_LVL_ERR, "cannot create TLS state");
 		return NULL;
 	}
-	SSL_set_accept_state(s->ssl);
 	s->w = w;
 	s->gen = gen;
-	s->port_index = port_index;
-	s->cfd = fd;
-	s->bfd = -1;
+	s->port_index = -1;
+	s->conn_index = -1;
+	s->cfd = s->bfd = -1;
 	s->up.pipe[0] = s->up.pipe[1] = -1;
 	s->down.pipe[0] = s->down.pipe[1] = -1;
 	s->hc.kind = EV_CLIENT;
 	s->hc.obj = s;
 	s->hb.kind = EV_BACKEND;
 	s->hb.obj = s;
-	s->state = ST_HANDSHAKE;
 	s->last_active = mono_now();
-
-	snprintf(s->rec.application, sizeof(s->rec.application), "%s",
-		 port->application ? port->application : "");
-	snprintf(s->rec.port, sizeof(s->rec.port), "%s", port->name);
-	sockaddr_text(peer, s->rec.peer, sizeof(s->rec.peer));
-	(void)peerlen;
 	s->rec.started = time(NULL);
+	return s;
+}
+
+/* Put S on its worker's lists; its handshake deadline starts now. */
+static void session_enlist(struct session *s)
+{
+	struct worker *w = s->w;
 
 	/* Handshakes time out oldest first: append to the worker's FIFO. */
 	s->deadline = s->last_active +
-		(gen->cfg->daemon.handshake_timeout_ms + 999) / 1000;
+		(s->gen->cfg->daemon.handshake_timeout_ms + 999) / 1000;
 	s->hs_prev = w->hs_tail;
 	if (w->hs_tail)
 		w->hs_tail->hs_next = s;
@@ -131,8 +135,73 @@ struct session *session_new(struct worker *w, int fd, struct generation *gen,
 		w->sessions->prev = s;
 	w->sessions = s;
 	pthread_mutex_unlock(&w->lock);
+}
 
+struct session *session_new(struct worker *w, int fd, struct generation *gen,
+			    int port_index, const struct sockaddr *peer,
+			    socklen_t peerlen)
+{
+	const struct cfg_port *port = &gen->cfg->ports[port_index];
+	struct session *s = session_alloc(w, gen, gen->port_ctx[port_index]);
+
+	if (!s)
+		return NULL;
+	if (!SSL_set_fd(s->ssl, fd)) {
+		SSL_free(s->ssl);
+		free(s);
+		return NULL;
+	}
+	SSL_set_accept_state(s->ssl);
+	s->port_index = port_index;
+	s->cfd = fd;
+	s->state = ST_HANDSHAKE;
+	snprintf(s->rec.application, sizeof(s->rec.application), "%s",
+		 port->application ? port->application : "");
+	snprintf(s->rec.port, sizeof(s->rec.port), "%s", port->name);
+	sockaddr_text(peer, s->rec.peer, sizeof(s->rec.peer));
+	(void)peerlen;
+	session_enlist(s);
 	session_event(s, EV_CLIENT, EPOLLIN);
+	return s;
+}
+
+struct session *session_new_client(struct worker *w, int app_fd,
+				   struct generation *gen, int conn_index,
+				   const struct cfg_addr *server)
+{
+	const struct cfg_connection *conn = &gen->cfg->conns[conn_index];
+	struct session *s = session_alloc(w, gen, gen->conn_ctx[conn_index]);
+	int fd;
+
+	if (!s)
+		return NULL;
+	fd = socket(server->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* ktlsd's own connect must reach the server, not come back here. */
+	if (fd < 0 || redirect_exempt(fd) < 0 || !SSL_set_fd(s->ssl, fd) ||
+	    creds_client_prepare(s->ssl, conn) < 0 ||
+	    (connect(fd, (const struct sockaddr *)&server->ss, server->len) < 0 &&
+	     errno != EINPROGRESS)) {
+		log_warn("connection %s: cannot connect: %s", conn->name,
+			 strerror(errno));
+		atomic_fetch_add(&g_counters.backend_failed, 1);
+		if (fd >= 0)
+			close(fd);
+		SSL_free(s->ssl);
+		free(s);
+		return NULL;
+	}
+	SSL_set_connect_state(s->ssl);
+	s->conn_index = conn_index;
+	s->cfd = fd;
+	s->bfd = app_fd;
+	s->state = ST_CONNECTING;
+	snprintf(s->rec.application, sizeof(s->rec.application), "%s",
+		 conn->application);
+	snprintf(s->rec.port, sizeof(s->rec.port), "%s", conn->name);
+	sockaddr_text((const struct sockaddr *)&server->ss, s->rec.peer,
+		      sizeof(s->rec.peer));
+	session_enlist(s);
+	session_set_interest(s, EPOLLOUT, 0);
 	return s;
 }
 
@@ -150,7 +219,8 @@ void session_close(struct session *s, const char *why)
 	if (s->cfd >= 0)
 		close(s->cfd);
 	if (s->bfd >= 0) {
-		steer_backend_release(s->bfd);
+		if (s->port_index >= 0)
+			steer_backend_release(s->bfd);
 		close(s->bfd);
 	}
 	if (s->rec.mode == MODE_KTLS)
@@ -222,8 +292,11 @@ static void handshake_failed(struct session *s, int err)
 	}
 	ERR_clear_error();
 	atomic_fetch_add(&g_counters.handshakes_failed, 1);
-	log_info("port %s: handshake with %s failed: %s", s->rec.port,
-		 s->rec.peer, reason);
+	/* A server refusing us is the operator's business; a client failing
+	 * is routine on an exposed port. */
+	log_msg(s->conn_index >= 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
+		"%s %s: handshake with %s failed: %s", kind(s), s->rec.port,
+		s->rec.peer, reason);
 	session_close(s, NULL);
 }
 
@@ -264,7 +337,8 @@ static int handoff(struct session *s)
 		snprintf(why, sizeof(why), "%s", g_daemon.ktls_why);
 	} else if (SSL_has_pending(s->ssl)) {
 		snprintf(why, sizeof(why), "data already buffered in OpenSSL");
-	} else if (ktls_derive(s->ssl, true, &tx, &rx, why, sizeof(why)) < 0) {
+	} else if (ktls_derive(s->ssl, s->conn_index < 0, &tx, &rx, why,
+			       sizeof(why)) < 0) {
 		/* why says which cipher cannot be offloaded */
 	} else {
 		rc = ktls_install(s->cfd, &tx, &rx, why, sizeof(why));
@@ -283,7 +357,7 @@ static int handoff(struct session *s)
 			/* TX is installed but RX is not: no way back. */
 			s->rec.mode = MODE_USERSPACE;
 			atomic_fetch_add(&g_counters.sessions_userspace, 1);
-			log_warn("port %s: %s: %s", s->rec.port, s->rec.peer, why);
+			log_warn("%s %s: %s: %s", kind(s), s->rec.port, s->rec.peer, why);
 			session_close(s, why);
 			return -1;
 		}
@@ -295,9 +369,12 @@ static int handoff(struct session *s)
 	snprintf(s->rec.mode_why, sizeof(s->rec.mode_why), "%s", why);
 	pthread_mutex_unlock(&s->w->lock);
 	atomic_fetch_add(&g_counters.sessions_userspace, 1);
-	log_debug("port %s: %s: userspace mode: %s", s->rec.port, s->rec.peer, why);
+	log_debug("%s %s: %s: userspace mode: %s", kind(s), s->rec.port,
+		  s->rec.peer, why);
 	return 0;
 }
+
+static void start_forwarding(struct session *s);
 
 static void step_handshake(struct session *s)
 {
@@ -313,6 +390,11 @@ static void step_handshake(struct session *s)
 		 * connect and stay in userspace. */
 		if (handoff(s) < 0)
 			return;	/* closed */
+		if (s->conn_index >= 0) {
+			/* Client side: the application is already connected. */
+			start_forwarding(s);
+			return;
+		}
 		if (backend_connect(s) < 0) {
 			atomic_fetch_add(&g_counters.backend_failed, 1);
 			log_warn("port %s: backend %s: %s", s->rec.port,
@@ -333,25 +415,42 @@ static void step_handshake(struct session *s)
 	}
 }
 
-static void step_connected(struct session *s)
+static void start_forwarding(struct session *s)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &err, &len);
-	if (err) {
-		atomic_fetch_add(&g_counters.backend_failed, 1);
-		log_warn("port %s: backend %s: %s", s->rec.port,
-			 session_port(s)->backend_text, strerror(err));
-		session_close(s, NULL);
-		return;
-	}
 	s->state = ST_FORWARD;
 	if (forward_start(s) < 0) {
 		session_close(s, "out of memory or file descriptors");
 		return;
 	}
 	session_event(s, EV_BACKEND, 0);
+}
+
+/* The connect() started by backend_connect() or, client side, by
+ * session_new_client() has finished. */
+static void step_connected(struct session *s)
+{
+	int fd = s->conn_index >= 0 ? s->cfd : s->bfd;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	if (err) {
+		atomic_fetch_add(&g_counters.backend_failed, 1);
+		if (s->conn_index >= 0)
+			log_warn("connection %s: server %s: %s", s->rec.port,
+				 s->rec.peer, strerror(err));
+		else
+			log_warn("port %s: backend %s: %s", s->rec.port,
+				 session_port(s)->backend_text, strerror(err));
+		session_close(s, NULL);
+		return;
+	}
+	if (s->conn_index >= 0) {
+		s->state = ST_HANDSHAKE;	/* now TLS with the server */
+		step_handshake(s);
+		return;
+	}
+	start_forwarding(s);
 }
 
 void session_event(struct session *s, int which, uint32_t events)
@@ -399,8 +498,8 @@ void session_check_timeouts(struct worker *w, struct timespec *now)
 		struct session *s = w->hs_head;
 
 		atomic_fetch_add(&g_counters.handshake_timeouts, 1);
-		log_info("port %s: handshake with %s timed out", s->rec.port,
-			 s->rec.peer);
+		log_info("%s %s: handshake with %s timed out", kind(s),
+			 s->rec.port, s->rec.peer);
 		session_close(s, NULL);
 	}
 	if (w->gen && w->gen->cfg->daemon.idle_timeout_ms > 0) {

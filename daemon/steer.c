@@ -37,12 +37,11 @@
 
 #include "ktlsd/steer.h"
 #include "log.h"
+#include "redirect.h"
 #include "steer.h"
 #include "steer.skel.h"
 
 #define BPFFS_ROOT "/sys/fs/bpf"
-/* bpf-pin-dir (at most 107 bytes) plus "/v1". */
-#define STEER_DIR_MAX 128
 
 static const char *const map_names[] = { "ktlsd_ports", "ktlsd_socks", "ktlsd_exempt" };
 enum { M_PORTS, M_SOCKS, M_EXEMPT, M__COUNT };
@@ -56,7 +55,7 @@ static struct {
 	int n_lsn;
 } st = { .map_fd = { -1, -1, -1 } };
 
-static void pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len)
+void steer_pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len)
 {
 	const char *base = cfg && cfg->daemon.bpf_pin_dir[0] ?
 			   cfg->daemon.bpf_pin_dir : STEER_DEFAULT_PIN_DIR;
@@ -86,7 +85,7 @@ static bool on_bpffs(const char *path)
 
 /* Mount bpffs at /sys/fs/bpf if the pin directory needs it, then create
  * the directory. Pins only persist on bpffs, so anything else is refused. */
-static int prepare_dir(const char *dir)
+int steer_prepare_dir(const char *dir)
 {
 	char path[PATH_MAX];
 
@@ -288,8 +287,8 @@ static int sync_ports(const struct ktlsd_config *cfg)
 	return rc;
 }
 
-/* One steering listener on an ephemeral loopback port, in the sockmap. */
-static int open_listener(int family, __u32 index)
+int steer_loopback_listener(int family, int sockmap_fd, __u32 index,
+			    struct cfg_addr *out)
 {
 	struct cfg_addr a = { .len = family == AF_INET ? sizeof(struct sockaddr_in) :
 					 sizeof(struct sockaddr_in6) };
@@ -304,20 +303,31 @@ static int open_listener(int family, __u32 index)
 		((struct sockaddr_in6 *)&a.ss)->sin6_addr = in6addr_loopback;
 	fd = listener_open(&a, why, sizeof(why));
 	if (fd < 0) {
-		log_warn("steer: no %s steering listener: %s",
+		log_warn("steer: no %s listener: %s",
 			 family == AF_INET ? "IPv4" : "IPv6", why);
 		return -1;
 	}
 	getsockname(fd, (struct sockaddr *)&a.ss, &a.len);
 	value = (__u64)fd;
-	if (bpf_map_update_elem(st.map_fd[M_SOCKS], &index, &value, BPF_ANY) < 0) {
-		log_err("steer: cannot register the steering listener: %s", strerror(errno));
+	if (bpf_map_update_elem(sockmap_fd, &index, &value, BPF_ANY) < 0) {
+		log_err("steer: cannot register a listener in the sockmap: %s",
+			strerror(errno));
 		close(fd);
 		return -1;
 	}
-	st.lsn_fd[st.n_lsn] = fd;
-	st.lsn_addr[st.n_lsn] = a;
-	st.n_lsn++;
+	*out = a;
+	return fd;
+}
+
+/* One steering listener on an ephemeral loopback port, in the sockmap. */
+static int open_listener(int family, __u32 index)
+{
+	int fd = steer_loopback_listener(family, st.map_fd[M_SOCKS], index,
+					 &st.lsn_addr[st.n_lsn]);
+
+	if (fd < 0)
+		return -1;
+	st.lsn_fd[st.n_lsn++] = fd;
 	return 0;
 }
 
@@ -327,10 +337,10 @@ int steer_start(const struct ktlsd_config *cfg)
 
 	if (st.active)
 		return steer_update(cfg);
-	pin_dir(cfg, st.dir, sizeof(st.dir));
+	steer_pin_dir(cfg, st.dir, sizeof(st.dir));
 	if (!any_steered(cfg) && access(st.dir, F_OK) < 0)
 		return 0;
-	if (prepare_dir(st.dir) < 0)
+	if (steer_prepare_dir(st.dir) < 0)
 		return -1;
 	linked = check_pinned_link(st.dir);
 	if (linked < 0 || (linked == 0 && load_and_pin(st.dir) < 0))
@@ -376,7 +386,7 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out)
 	void *prev = NULL;
 	int fd, rc = 0;
 
-	pin_dir(cfg, dir, sizeof(dir));
+	steer_pin_dir(cfg, dir, sizeof(dir));
 	if (access(dir, F_OK) < 0) {
 		fprintf(out, "nothing pinned in %s: no port is steered\n", dir);
 		return 0;
@@ -399,50 +409,18 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out)
 		if (unlink(path) < 0 && errno != ENOENT)
 			rc = -1;
 	}
-	if (rmdir(dir) < 0)
+	if (redirect_unload(dir, out) < 0 || rmdir(dir) < 0)
 		rc = -1;
 	if (rc < 0)
 		fprintf(out, "cannot remove everything in %s: %s\n", dir, strerror(errno));
 	else
-		fprintf(out, "removed the steering program and maps from %s\n", dir);
+		fprintf(out, "removed the steering programs and maps from %s\n", dir);
 	return rc;
-}
-
-static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
 int steer_listener_slots(struct worker *w, struct listener_slot *slots)
 {
-	int n = 0;
-
-	for (int i = 0; i < st.n_lsn; i++) {
-		struct listener_slot *s = &slots[n];
-
-		s->fd = -1;
-		for (int k = 0; k < w->n_lsn; k++) {
-			if (w->lsn[k].port_index < 0 && w->lsn[k].fd >= 0 &&
-			    same_addr(&w->lsn[k].addr, &st.lsn_addr[i])) {
-				s->fd = w->lsn[k].fd;
-				w->lsn[k].fd = -1;	/* moved */
-				break;
-			}
-		}
-		/* Each worker holds its own descriptor of the shared socket. */
-		if (s->fd < 0)
-			s->fd = fcntl(st.lsn_fd[i], F_DUPFD_CLOEXEC, 0);
-		if (s->fd < 0) {
-			log_err("steer: worker %d: %s", w->id, strerror(errno));
-			continue;
-		}
-		s->addr = st.lsn_addr[i];
-		s->port_index = -1;
-		s->h.kind = EV_LISTENER;
-		s->h.obj = s;
-		n++;
-	}
-	return n;
+	return listener_share(w, slots, st.lsn_fd, st.lsn_addr, st.n_lsn, -1);
 }
 
 static int exempt_key(int fd, struct ktlsd_exempt_key *key)

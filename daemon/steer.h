@@ -12,11 +12,14 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/types.h>
 
 #include "ktlsd.h"
 
 #define STEER_DEFAULT_PIN_DIR "/sys/fs/bpf/ktlsd"
 #define STEER_MAX_LISTENERS 2
+/* bpf-pin-dir (at most 107 bytes) plus "/v1". */
+#define STEER_DIR_MAX 128
 
 /* What the control side shows per steered port. */
 struct steer_port_counters {
@@ -49,6 +52,14 @@ int steer_listener_slots(struct worker *w, struct listener_slot *slots);
 int steer_backend_bind(int fd, const struct cfg_port *port);
 /* Before close() of a backend socket: drop its exemption, if it has one. */
 void steer_backend_release(int fd);
+
+/* Shared with redirect.c, which pins its maps in the same directory. */
+void steer_pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len);
+int steer_prepare_dir(const char *dir);
+/* A listener on an ephemeral loopback port of FAMILY, registered at INDEX
+ * of the sockmap SOCKMAP_FD; its address goes to OUT. The fd, or -1. */
+int steer_loopback_listener(int family, int sockmap_fd, __u32 index,
+			    struct cfg_addr *out);
 
 /* Per-port counters; fills up to MAX entries, returns the count or -1. */
 int steer_read_counters(struct steer_port_counters *out, int max);

@@ -45,6 +45,7 @@
 
 #include "ktlsd.h"
 #include "log.h"
+#include "redirect.h"
 #include "steer.h"
 
 static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
@@ -61,7 +62,7 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen)
 
 	for (int i = 0; i < cfg->n_ports; i++)
 		want += cfg->ports[i].n_listen;
-	slots = calloc(want + STEER_MAX_LISTENERS, sizeof(*slots));
+	slots = calloc(want + 2 * STEER_MAX_LISTENERS, sizeof(*slots));
 	if (!slots)
 		return -1;
 
@@ -101,6 +102,7 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen)
 		}
 	}
 	n += steer_listener_slots(w, slots + n);
+	n += redirect_listener_slots(w, slots + n);
 	/* Close what the new configuration no longer lists. */
 	for (int k = 0; k < w->n_lsn; k++) {
 		if (w->lsn[k].fd >= 0) {
@@ -147,6 +149,43 @@ static int port_for_local_address(const struct ktlsd_config *cfg, int fd)
 	return -1;
 }
 
+/* An application's connect() sent here by bpf/redirect.bpf.c: open TLS to
+ * where it was going. Takes over FD and the reference on GEN. */
+static void accept_redirected(struct worker *w, int fd, struct generation *gen)
+{
+	struct cfg_addr orig;
+	int conn = -1;
+
+	if (redirect_claim(fd, &orig) < 0) {
+		log_warn("redirect: no destination recorded for a redirected "
+			 "connection: closed");
+		generation_put(gen);
+		close(fd);
+		return;
+	}
+	conn = redirect_find(gen, &orig);
+	if (conn < 0) {
+		/* A reload may have added the destination a moment ago. */
+		generation_put(gen);
+		gen = generation_get();
+		conn = gen ? redirect_find(gen, &orig) : -1;
+	}
+	if (conn < 0) {
+		char txt[80];
+
+		sockaddr_text((struct sockaddr *)&orig.ss, txt, sizeof(txt));
+		log_warn("redirect: %s is no longer a configured server: "
+			 "connection closed", txt);
+		generation_put(gen);
+		close(fd);
+		return;
+	}
+	if (!session_new_client(w, fd, gen, conn, &orig)) {
+		generation_put(gen);
+		close(fd);
+	}
+}
+
 static void worker_accept(struct worker *w, struct listener_slot *slot)
 {
 	const struct cfg_daemon *d = &w->gen->cfg->daemon;
@@ -182,6 +221,10 @@ static void worker_accept(struct worker *w, struct listener_slot *slot)
 		}
 		gen = w->gen;
 		atomic_fetch_add(&gen->refs, 1);
+		if (slot->port_index == PORT_INDEX_REDIRECT) {
+			accept_redirected(w, fd, gen);
+			continue;
+		}
 		port = slot->port_index >= 0 ? slot->port_index :
 			port_for_local_address(gen->cfg, fd);
 		if (port < 0 && slot->port_index < 0) {

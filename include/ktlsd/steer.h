@@ -45,4 +45,41 @@ struct ktlsd_exempt_key {
 	__u16 pad;		/* zero */
 };
 
+/*
+ * Client-side redirection (bpf/redirect.bpf.c): a local application's
+ * plaintext connect() to a secure server is sent to ktlsd instead, which
+ * opens TLS to the original destination.
+ */
+
+/* ktlsd_csocks: ktlsd's redirect listeners, same indexes as ktlsd_socks. */
+
+#define KTLSD_MAX_DSTS		4096
+#define KTLSD_MAX_ORIGDST	65536
+
+/*
+ * An endpoint: ktlsd_dsts key (a secure server a Connection names), and
+ * both key and value of ktlsd_origdst. IPv4 addresses are v4-mapped.
+ */
+struct ktlsd_endpoint {
+	__u32 addr[4];		/* network byte order */
+	__u16 port;		/* host byte order */
+	__u16 pad;		/* zero */
+};
+
+/* ktlsd_dsts value: what happened to connects to that destination. */
+struct ktlsd_dst_stats {
+	__u64 redirected;	/* sent to ktlsd */
+	__u64 refused;		/* failed with EPERM: ktlsd's listener was absent */
+};
+
+/* ktlsd_sk (socket storage): what the programs know about one socket. */
+#define KTLSD_SK_EXEMPT		1	/* ktlsd's own: never redirected */
+#define KTLSD_SK_REDIRECTED	2	/* an application's, sent to ktlsd */
+
+struct ktlsd_sk_state {
+	__u32 flags;
+	__u32 pad;
+	struct ktlsd_endpoint orig;	/* KTLSD_SK_REDIRECTED: where it dialled */
+};
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -322,6 +323,48 @@ int tl_file_contains(const char *path, const char *needle)
 	found = strstr(buf, needle) != NULL;
 	free(buf);
 	return found;
+}
+
+int tl_wait_file_contains(const char *path, const char *needle, int timeout_ms)
+{
+	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	struct timespec start, now;
+	char dir[PATH_MAX], *slash;
+	int found = -1;
+
+	/* Watch the directory: the file may not exist yet. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (in < 0 || inotify_add_watch(in, slash ? dir : ".",
+					IN_MODIFY | IN_CREATE) < 0) {
+		if (in >= 0)
+			close(in);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd p = { .fd = in, .events = POLLIN };
+		char events[4096];
+		long left;
+
+		/* Check after the watch exists: no write can slip between. */
+		found = tl_file_contains(path, needle);
+		if (found == 1)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+				     (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&p, 1, (int)left) != 1) {
+			found = -1;
+			break;
+		}
+		while (read(in, events, sizeof(events)) > 0)
+			;
+	}
+	close(in);
+	return found == 1 ? 0 : -1;
 }
 
 long tl_tls_stat(const char *name)

@@ -53,6 +53,9 @@ int tl_write_file(const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* 1 if the file contains NEEDLE, 0 if not, -1 if unreadable. */
 int tl_file_contains(const char *path, const char *needle);
+/* Wait (inotify, at most TIMEOUT_MS) until the file contains NEEDLE: for
+ * peers that only say "ready" on stderr. 0, or -1 on timeout. */
+int tl_wait_file_contains(const char *path, const char *needle, int timeout_ms);
 struct ssl_ctx_st;
 struct ssl_st;
 /* A blocking TLS connection to 127.0.0.1:PORT (30 s receive limit), the

@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Client-side redirection (the kernel side is bpf/redirect.bpf.c).
+ *
+ * For every application that names a cgroup and has Connections, the
+ * connect4/connect6, sockops and getpeername4/6 programs are attached to
+ * that cgroup. The servers' resolved addresses go into ktlsd_dsts; ktlsd's
+ * redirect listeners (one per family, ephemeral loopback ports) go into
+ * the ktlsd_csocks sockmap. A redirected connect() lands on a redirect
+ * listener; the sockops program has published the original destination in
+ * ktlsd_origdst under the application socket's source address, which is
+ * the accepted socket's peer address, so redirect_claim() finds it with
+ * getpeername() and one map lookup.
+ *
+ * Links and maps are pinned next to the port takeover's (steer.c), one
+ * link per program and cgroup, named cg<cgroup inode>_<program>. While
+ * ktlsd is down the programs stay attached and refuse redirected connects
+ * (EPERM) rather than let them leave in plaintext.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "config_int.h"
+#include "ktlsd/steer.h"
+#include "log.h"
+#include "redirect.h"
+#include "redirect.skel.h"
+#include "steer.h"
+
+#define MAX_TARGETS_PER_CONN 16
+
+static const char *const map_names[] = {
+	"ktlsd_dsts", "ktlsd_csocks", "ktlsd_origdst", "ktlsd_sk",
+};
+#define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
+
+static struct {
+	bool active;
+	char dir[STEER_DIR_MAX];
+	struct redirect_bpf *skel;
+	int lsn_fd[STEER_MAX_LISTENERS];
+	struct cfg_addr lsn_addr[STEER_MAX_LISTENERS];
+	int n_lsn;
+} rd;
+
+/* ---- endpoints --------------------------------------------------------- */
+
+static int endpoint_of(const struct sockaddr_storage *ss, struct ktlsd_endpoint *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		e->addr[2] = htonl(0xffff);
+		e->addr[3] = a->sin_addr.s_addr;
+		e->port = ntohs(a->sin_port);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		memcpy(e->addr, &a->sin6_addr, sizeof(e->addr));
+		e->port = ntohs(a->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
+/* Back to a socket address; v4-mapped becomes AF_INET. */
+static void endpoint_to_addr(const struct ktlsd_endpoint *e, struct cfg_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!e->addr[0] && !e->addr[1] && e->addr[2] == htonl(0xffff)) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&out->ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = e->addr[3];
+		a->sin_port = htons(e->port);
+		out->len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->ss;
+
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, e->addr, sizeof(e->addr));
+		a->sin6_port = htons(e->port);
+		out->len = sizeof(*a);
+	}
+}
+
+static bool same_endpoint(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	struct ktlsd_endpoint x, y;
+
+	return endpoint_of(&a->ss, &x) == 0 && endpoint_of(&b->ss, &y) == 0 &&
+	       !memcmp(&x, &y, sizeof(x));
+}
+
+/* ---- the plan: what a configuration redirects --------------------------- */
+
+static const struct cfg_application *app_of(const struct ktlsd_config *cfg,
+					    const struct cfg_connection *c)
+{
+	for (int i = 0; i < cfg->n_apps; i++)
+		if (!strcmp(cfg->apps[i].name, c->application))
+			return &cfg->apps[i];
+	return NULL;
+}
+
+static bool is_cgroup2_dir(const char *path)
+{
+	struct statfs sfs;
+
+	return statfs(path, &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static int add_cgroup(const struct ktlsd_config *cfg, struct redirect_plan *plan,
+		      const struct cfg_application *app, FILE *diag)
+{
+	char where[128], **grown;
+
+	for (int i = 0; i < plan->n_cgroups; i++)
+		if (!strcmp(plan->cgroups[i], app->cgroup))
+			return 0;
+	if (!is_cgroup2_dir(app->cgroup)) {
+		cfg_label_app_name(app->name, where, sizeof(where));
+		cfg_report(diag, cfg->path, app->line, "error", where, "cgroup",
+			   "%s: %s; give a directory of the cgroup v2 hierarchy "
+			   "(e.g. /sys/fs/cgroup/router.slice) that exists",
+			   app->cgroup, access(app->cgroup, F_OK) < 0 ?
+			   strerror(errno) : "not a cgroup v2 directory");
+		return 1;
+	}
+	grown = realloc(plan->cgroups, (plan->n_cgroups + 1) * sizeof(*grown));
+	if (!grown)
+		return 1;
+	plan->cgroups = grown;
+	plan->cgroups[plan->n_cgroups] = strdup(app->cgroup);
+	return plan->cgroups[plan->n_cgroups++] ? 0 : 1;
+}
+
+static int add_targets(const struct ktlsd_config *cfg, struct redirect_plan *plan,
+		       int ci, FILE *diag)
+{
+	const struct cfg_connection *c = &cfg->conns[ci];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char where[128];
+	int rc, errors = 0, n = 0;
+
+	cfg_label_conn(c, where, sizeof(where));
+	rc = getaddrinfo(c->server_host, c->server_port, &hints, &res);
+	if (rc) {
+		cfg_report(diag, cfg->path, c->server_line, "error", where, "server",
+			   "cannot resolve %s: %s; redirection needs the server's "
+			   "addresses (write an address, or fix the name service)",
+			   c->server_host, gai_strerror(rc));
+		return 1;
+	}
+	for (ai = res; ai && n < MAX_TARGETS_PER_CONN; ai = ai->ai_next) {
+		struct redirect_target t = { .conn_index = ci };
+		struct redirect_target *grown;
+		bool dup = false;
+
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		memcpy(&t.addr.ss, ai->ai_addr, ai->ai_addrlen);
+		t.addr.len = ai->ai_addrlen;
+		for (int i = 0; i < plan->n_targets && !dup; i++) {
+			if (!same_endpoint(&plan->targets[i].addr, &t.addr))
+				continue;
+			dup = true;
+			if (plan->targets[i].conn_index != ci) {
+				char txt[80];
+
+				sockaddr_text(ai->ai_addr, txt, sizeof(txt));
+				cfg_report(diag, cfg->path, c->server_line, "error",
+					   where, "server", "%s is also the server of "
+					   "[connection %s] (line %u); one destination "
+					   "can have one set of client settings", txt,
+					   cfg->conns[plan->targets[i].conn_index].name,
+					   cfg->conns[plan->targets[i].conn_index].server_line);
+				errors++;
+			}
+		}
+		if (dup)
+			continue;
+		grown = realloc(plan->targets, (plan->n_targets + 1) * sizeof(*grown));
+		if (!grown) {
+			errors++;
+			break;
+		}
+		plan->targets = grown;
+		plan->targets[plan->n_targets++] = t;
+		n++;
+	}
+	freeaddrinfo(res);
+	return errors;
+}
+
+int redirect_plan_build(const struct ktlsd_config *cfg,
+			struct redirect_plan **out, FILE *diag)
+{
+	struct redirect_plan *plan = calloc(1, sizeof(*plan));
+	int errors = 0;
+
+	*out = NULL;
+	if (!plan)
+		return 1;
+	for (int i = 0; i < cfg->n_conns; i++) {
+		const struct cfg_application *app = app_of(cfg, &cfg->conns[i]);
+
+		if (!app || !app->cgroup)
+			continue;	/* no cgroup: nothing to redirect */
+		errors += add_cgroup(cfg, plan, app, diag);
+		errors += add_targets(cfg, plan, i, diag);
+	}
+	if (errors) {
+		redirect_plan_free(plan);
+		return errors;
+	}
+	*out = plan;
+	return 0;
+}
+
+void redirect_plan_free(struct redirect_plan *plan)
+{
+	if (!plan)
+		return;
+	for (int i = 0; i < plan->n_cgroups; i++)
+		free(plan->cgroups[i]);
+	free(plan->cgroups);
+	free(plan->targets);
+	free(plan);
+}
+
+/* ---- programs, links and maps ----------------------------------------- */
+
+static struct bpf_program *const *programs(int *n)
+{
+	static struct bpf_program *progs[5];
+
+	progs[0] = rd.skel->progs.ktlsd_connect4;
+	progs[1] = rd.skel->progs.ktlsd_connect6;
+	progs[2] = rd.skel->progs.ktlsd_sockops;
+	progs[3] = rd.skel->progs.ktlsd_getpeername4;
+	progs[4] = rd.skel->progs.ktlsd_getpeername6;
+	*n = 5;
+	return progs;
+}
+
+static void link_pin_path(unsigned long long ino, const struct bpf_program *p,
+			  char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/cg%llu_%s", rd.dir, ino, bpf_program__name(p));
+}
+
+/* Attach every program to CGROUP unless a pinned link already does. */
+static int attach_cgroup(const char *cgroup)
+{
+	struct bpf_program *const *progs;
+	char path[PATH_MAX];
+	struct stat sb;
+	int cg, n, rc = 0;
+
+	cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0 || fstat(cg, &sb) < 0) {
+		log_err("redirect: cgroup %s: %s", cgroup, strerror(errno));
+		if (cg >= 0)
+			close(cg);
+		return -1;
+	}
+	progs = programs(&n);
+	for (int i = 0; i < n; i++) {
+		struct bpf_link *link;
+		int fd;
+
+		link_pin_path((unsigned long long)sb.st_ino, progs[i], path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			close(fd);	/* attached by an earlier run */
+			continue;
+		}
+		link = bpf_program__attach_cgroup(progs[i], cg);
+		if (!link || bpf_link__pin(link, path) < 0) {
+			log_err("redirect: cannot attach %s to %s: %s",
+				bpf_program__name(progs[i]), cgroup, strerror(errno));
+			rc = -1;
+		}
+		bpf_link__destroy(link);	/* the pin keeps it attached */
+	}
+	close(cg);
+	if (rc == 0)
+		log_notice("redirect: connects from cgroup %s to secure servers "
+			   "go through ktlsd", cgroup);
+	return rc;
+}
+
+static bool cgroup_wanted(const struct redirect_plan *plan, unsigned long long ino)
+{
+	struct stat sb;
+
+	for (int i = 0; plan && i < plan->n_cgroups; i++)
+		if (stat(plan->cgroups[i], &sb) == 0 && sb.st_ino == ino)
+			return true;
+	return false;
+}
+
+/* Unlink the link pins of cgroups PLAN does not name (all when NULL). */
+static int detach_stale(const char *dir, const struct redirect_plan *plan, FILE *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX];
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		unsigned long long ino;
+		int used;
+
+		if (sscanf(de->d_name, "cg%llu_%n", &ino, &used) != 1 || !used ||
+		    cgroup_wanted(plan, ino))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) < 0) {
+			rc = -1;
+			continue;
+		}
+		if (!strcmp(de->d_name + used, "ktlsd_connect4")) {
+			if (out)
+				fprintf(out, "cgroup inode %llu: connects are no longer "
+					"redirected\n", ino);
+			else
+				log_notice("redirect: cgroup inode %llu: connects are no "
+					   "longer redirected", ino);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Make ktlsd_dsts list exactly PLAN's destinations; counters of those that
+ * stay are kept. */
+static int sync_dsts(const struct redirect_plan *plan)
+{
+	int fd = bpf_map__fd(rd.skel->maps.ktlsd_dsts);
+	struct ktlsd_endpoint key, next, stale[64];
+	struct ktlsd_dst_stats zero = { 0 };
+	void *prev = NULL;
+	int n_stale, rc = 0;
+
+	do {		/* in rounds: deleting while walking restarts the walk */
+		n_stale = 0;
+		prev = NULL;
+		while (n_stale < 64 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+			struct cfg_addr a;
+			bool wanted = false;
+
+			endpoint_to_addr(&next, &a);
+			for (int i = 0; plan && i < plan->n_targets && !wanted; i++)
+				wanted = same_endpoint(&plan->targets[i].addr, &a);
+			if (!wanted)
+				stale[n_stale++] = next;
+			key = next;
+			prev = &key;
+		}
+		for (int i = 0; i < n_stale; i++)
+			bpf_map_delete_elem(fd, &stale[i]);
+	} while (n_stale == 64);
+
+	for (int i = 0; plan && i < plan->n_targets; i++) {
+		if (endpoint_of(&plan->targets[i].addr.ss, &key) < 0)
+			continue;
+		if (bpf_map_update_elem(fd, &key, &zero, BPF_NOEXIST) < 0 &&
+		    errno != EEXIST) {
+			log_err("redirect: cannot publish a destination: %s",
+				strerror(errno));
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+static int load(void)
+{
+	char path[PATH_MAX];
+	struct bpf_map *maps[N_MAPS];
+
+	rd.skel = redirect_bpf__open();
+	if (!rd.skel) {
+		log_err("redirect: cannot open the BPF object: %s", strerror(errno));
+		return -1;
+	}
+	maps[0] = rd.skel->maps.ktlsd_dsts;
+	maps[1] = rd.skel->maps.ktlsd_csocks;
+	maps[2] = rd.skel->maps.ktlsd_origdst;
+	maps[3] = rd.skel->maps.ktlsd_sk;
+	/* libbpf reuses the maps pinned there and pins the others. */
+	for (size_t i = 0; i < N_MAPS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", rd.dir, map_names[i]);
+		if (bpf_map__set_pin_path(maps[i], path) < 0)
+			goto fail;
+	}
+	if (redirect_bpf__load(rd.skel) < 0) {
+		log_err("redirect: cannot load the cgroup programs: %s", strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	redirect_bpf__destroy(rd.skel);
+	rd.skel = NULL;
+	return -1;
+}
+
+static int open_listeners(void)
+{
+	int socks = bpf_map__fd(rd.skel->maps.ktlsd_csocks);
+	int fam[STEER_MAX_LISTENERS] = { AF_INET, AF_INET6 };
+	__u32 idx[STEER_MAX_LISTENERS] = { KTLSD_SOCK_INET, KTLSD_SOCK_INET6 };
+
+	for (int i = 0; i < STEER_MAX_LISTENERS; i++) {
+		int fd = steer_loopback_listener(fam[i], socks, idx[i],
+						 &rd.lsn_addr[rd.n_lsn]);
+
+		if (fd >= 0)
+			rd.lsn_fd[rd.n_lsn++] = fd;
+		else if (fam[i] == AF_INET)
+			return -1;	/* IPv6 is optional */
+	}
+	return 0;
+}
+
+static bool anything_pinned(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, map_names[0]);
+	return access(path, F_OK) == 0;
+}
+
+int redirect_start(const struct generation *gen)
+{
+	const struct redirect_plan *plan = gen->redirect;
+
+	if (rd.active)
+		return redirect_update(gen);
+	steer_pin_dir(gen->cfg, rd.dir, sizeof(rd.dir));
+	if ((!plan || !plan->n_cgroups) && !anything_pinned(rd.dir))
+		return 0;
+	if (steer_prepare_dir(rd.dir) < 0 || load() < 0)
+		return -1;
+	if (open_listeners() < 0) {
+		redirect_stop();
+		return -1;
+	}
+	rd.active = true;
+	if (redirect_update(gen) < 0) {
+		redirect_stop();
+		return -1;
+	}
+	return 0;
+}
+
+int redirect_update(const struct generation *gen)
+{
+	const struct redirect_plan *plan = gen->redirect;
+	int rc = 0;
+
+	if (!rd.active)
+		return plan && plan->n_cgroups ? redirect_start(gen) : 0;
+	for (int i = 0; plan && i < plan->n_cgroups; i++)
+		if (attach_cgroup(plan->cgroups[i]) < 0)
+			rc = -1;
+	if (detach_stale(rd.dir, plan, NULL) < 0)
+		rc = -1;
+	if (sync_dsts(plan) < 0)
+		rc = -1;
+	return rc;
+}
+
+void redirect_stop(void)
+{
+	for (int i = 0; i < rd.n_lsn; i++)
+		close(rd.lsn_fd[i]);
+	rd.n_lsn = 0;
+	redirect_bpf__destroy(rd.skel);
+	rd.skel = NULL;
+	rd.active = false;
+}
+
+int redirect_unload(const char *dir, FILE *out)
+{
+	struct ktlsd_endpoint key, next;
+	char path[PATH_MAX], txt[80];
+	void *prev = NULL;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, map_names[0]);
+	fd = bpf_obj_get(path);
+	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct cfg_addr a;
+
+		endpoint_to_addr(&next, &a);
+		sockaddr_text((struct sockaddr *)&a.ss, txt, sizeof(txt));
+		fprintf(out, "server %s: no longer redirected; applications reach "
+			"it in plaintext again\n", txt);
+		key = next;
+		prev = &key;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (detach_stale(dir, NULL, out) < 0)
+		rc = -1;
+	for (size_t i = 0; i < N_MAPS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, map_names[i]);
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* ---- the data path ----------------------------------------------------- */
+
+int redirect_listener_slots(struct worker *w, struct listener_slot *slots)
+{
+	return listener_share(w, slots, rd.lsn_fd, rd.lsn_addr, rd.n_lsn,
+			      PORT_INDEX_REDIRECT);
+}
+
+int redirect_exempt(int fd)
+{
+	struct ktlsd_sk_state state = { .flags = KTLSD_SK_EXEMPT };
+
+	if (!rd.active)
+		return 0;
+	return bpf_map_update_elem(bpf_map__fd(rd.skel->maps.ktlsd_sk), &fd,
+				   &state, BPF_ANY);
+}
+
+int redirect_claim(int fd, struct cfg_addr *orig)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	struct ktlsd_endpoint src, dst;
+	int map;
+
+	if (!rd.active || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
+	    endpoint_of(&peer, &src) < 0)
+		return -1;
+	map = bpf_map__fd(rd.skel->maps.ktlsd_origdst);
+	if (bpf_map_lookup_and_delete_elem(map, &src, &dst) < 0) {
+		/* Older kernels: no lookup-and-delete on hash maps. */
+		if (bpf_map_lookup_elem(map, &src, &dst) < 0)
+			return -1;
+		bpf_map_delete_elem(map, &src);
+	}
+	endpoint_to_addr(&dst, orig);
+	return 0;
+}
+
+int redirect_find(const struct generation *gen, const struct cfg_addr *orig)
+{
+	const struct redirect_plan *plan = gen->redirect;
+
+	for (int i = 0; plan && i < plan->n_targets; i++)
+		if (same_endpoint(&plan->targets[i].addr, orig))
+			return plan->targets[i].conn_index;
+	return -1;
+}
+
+int redirect_read_counters(struct redirect_counters *out, int max)
+{
+	struct ktlsd_endpoint key, next;
+	struct ktlsd_dst_stats stats;
+	void *prev = NULL;
+	int n = 0, fd;
+
+	if (!rd.active)
+		return -1;
+	fd = bpf_map__fd(rd.skel->maps.ktlsd_dsts);
+	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(fd, &next, &stats) == 0) {
+			endpoint_to_addr(&next, &out[n].dst);
+			out[n].redirected = stats.redirected;
+			out[n].refused = stats.refused;
+			n++;
+		}
+		key = next;
+		prev = &key;
+	}
+	return n;
+}

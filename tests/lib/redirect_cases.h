@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Client-side redirection with cgroup connect hooks, between two hosts:
+ * network namespaces joined by a veth pair (netns.h). On the server host
+ * run real TLS servers (openssl s_server -rev, requiring a client
+ * certificate, on IPv4 and IPv6); on the client host run ktlsd and an
+ * "application" process in a cgroup that connects in plaintext to
+ * server.test. ktlsd itself runs in the same cgroup, so every test also
+ * proves its own connections are never redirected back to it.
+ *
+ * Shared by the host suite (userspace data path) and the vm suite (kTLS
+ * data path): the including file defines REDIRECT_EXPECT_KTLS and main().
+ */
+#ifndef KTLSD_REDIRECT_CASES_H
+#define KTLSD_REDIRECT_CASES_H
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "netns.h"
+#include "pki.h"
+#include "testlib.h"
+
+#ifndef REDIRECT_EXPECT_KTLS
+#error "define REDIRECT_EXPECT_KTLS before including redirect_cases.h"
+#endif
+
+#define PORT_MUTUAL	7401	/* s_server -Verify 1 -rev, names server.test */
+#define PORT_WRONG	7402	/* s_server, dialled as other.test */
+
+/* What the application process reports through its exit status. */
+enum app_result {
+	APP_OK = 0,
+	APP_CONNECT_EPERM = 10,		/* connect() refused: fail closed */
+	APP_CONNECT_OTHER = 11,
+	APP_WRONG_PEER = 12,		/* getpeername() is not the server */
+	APP_DATA_MISMATCH = 13,
+	APP_NO_DATA = 14,		/* the connection ended, nothing came */
+	APP_SETUP = 15,
+};
+
+/* Bytes for the bulk test: 8 MiB unless KTLSD_TEST_BYTES says otherwise. */
+static size_t bulk_bytes(void)
+{
+	const char *e = getenv("KTLSD_TEST_BYTES");
+
+	return e ? strtoull(e, NULL, 0) : 8u << 20;
+}
+
+FIXTURE(redirect) {
+	char *dir;
+	char conf[512], log[512], hosts[512], cgroup[512];
+	struct tl_hosts hosts_ns;
+	struct tl_proc daemon, mutual4, mutual6, wrong;
+	bool daemon_running;
+};
+
+static int start_daemon(FIXTURE_DATA(redirect) *self)
+{
+	int rc;
+
+	/* ktlsd runs in the application's cgroup: its own connects to the
+	 * servers pass through the same hooks and must not come back. */
+	if (tl_cgroup_join(self->cgroup, getpid()) < 0)
+		return -1;
+	rc = tl_daemon_start(&self->daemon, self->conf, self->log);
+	if (tl_cgroup_join(tl_cgroup2_root(), getpid()) < 0)
+		rc = -1;
+	self->daemon_running = rc == 0;
+	return rc;
+}
+
+/* Start ARGV on the server host and wait until it says READY. */
+static int start_server(FIXTURE_DATA(redirect) *self, struct tl_proc *p,
+			const char *const argv[], const char *log)
+{
+	char line[256], path[600];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", self->dir, log);
+	if (tl_enter(self->hosts_ns.server_ns) < 0)
+		return -1;
+	rc = tl_spawn(p, argv, path);
+	if (tl_enter(self->hosts_ns.client_ns) < 0 || rc < 0)
+		return -1;
+	return tl_wait_line(p, "ACCEPT", line, sizeof(line), 20000);
+}
+
+static int start_servers(FIXTURE_DATA(redirect) *self)
+{
+	char p_mutual4[32], p_mutual6[32], p_wrong[32];
+	const char *mutual4[] = { "openssl", "s_server", "-accept", p_mutual4,
+		"-cert", pki_file("server.crt"), "-key", pki_file("server.key"),
+		"-cert_chain", pki_file("int.crt"), "-Verify", "1",
+		"-CAfile", pki_file("root.crt"), "-verify_return_error", "-rev", NULL };
+	const char *mutual6[] = { "openssl", "s_server", "-accept", p_mutual6,
+		"-cert", pki_file("server.crt"), "-key", pki_file("server.key"),
+		"-cert_chain", pki_file("int.crt"), "-Verify", "1",
+		"-CAfile", pki_file("root.crt"), "-verify_return_error", "-rev", NULL };
+	const char *wrong[] = { "openssl", "s_server", "-accept", p_wrong,
+		"-cert", pki_file("server.crt"), "-key", pki_file("server.key"),
+		"-cert_chain", pki_file("int.crt"), "-rev", NULL };
+
+	snprintf(p_mutual4, sizeof(p_mutual4), TL_SERVER_V4 ":%d", PORT_MUTUAL);
+	snprintf(p_mutual6, sizeof(p_mutual6), "[" TL_SERVER_V6 "]:%d", PORT_MUTUAL);
+	snprintf(p_wrong, sizeof(p_wrong), TL_SERVER_V4 ":%d", PORT_WRONG);
+	if (start_server(self, &self->mutual4, mutual4, "mutual4.log") ||
+	    start_server(self, &self->mutual6, mutual6, "mutual6.log"))
+		return -1;
+	return start_server(self, &self->wrong, wrong, "wrong.log");
+}
+
+FIXTURE_SETUP(redirect)
+{
+	const char *cg2;
+
+	ASSERT_NE(NULL, pki_dir());
+	self->dir = tl_tmpdir();
+	ASSERT_NE(NULL, self->dir);
+	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
+	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
+	snprintf(self->hosts, sizeof(self->hosts), "%s/hosts", self->dir);
+	ASSERT_EQ(0, tl_write_file(self->hosts,
+		"127.0.0.1 localhost\n::1 localhost\n"
+		TL_SERVER_V4 " server.test other.test\n"
+		TL_SERVER_V6 " server.test other.test\n"));
+	ASSERT_EQ(0, tl_two_hosts(&self->hosts_ns, self->hosts));
+	cg2 = tl_cgroup2_root();
+	ASSERT_NE(NULL, cg2) TH_LOG("no cgroup v2 hierarchy");
+	snprintf(self->cgroup, sizeof(self->cgroup), "%s/ktlsd-test-%d", cg2,
+		 (int)getpid());
+	ASSERT_EQ(0, mkdir(self->cgroup, 0755));
+	ASSERT_EQ(0, start_servers(self));
+	ASSERT_EQ(0, tl_write_file(self->conf,
+		"[ktlsd]\n"
+		"workers = 2\n"
+		"bpf-pin-dir = /sys/fs/bpf/ktlsd-test-%d\n"
+		"control-socket = %s/control\n"
+		"\n"
+		"[application App]\n"
+		"cgroup = %s\n"
+		"\n"
+		"[connection App->Mutual]\n"
+		"server = server.test:%d\n"
+		"tls-mutual = 1\n"
+		"certificate = %s\n"
+		"certificate-key = %s\n"
+		"trusted-ca = %s\n"
+		"tls-target-name-check = host\n"
+		"\n"
+		"[connection App->Wrong]\n"
+		"server = other.test:%d\n"
+		"trusted-ca = %s\n"
+		"tls-target-name-check = host\n",
+		(int)getpid(), self->dir, self->cgroup, PORT_MUTUAL,
+		pki_file("client-chain.pem"), pki_file("client.key"),
+		pki_file("root.crt"), PORT_WRONG, pki_file("root.crt")));
+	ASSERT_EQ(0, start_daemon(self));
+}
+
+FIXTURE_TEARDOWN(redirect)
+{
+	char bin[512], pins[128], out[600];
+	const char *unload[] = { bin, "--unload", "-c", self->conf, NULL };
+
+	if (!self->dir)
+		return;
+	if (self->daemon_running)
+		EXPECT_EQ(0, tl_stop(&self->daemon));
+	snprintf(bin, sizeof(bin), "%s/ktlsd", tl_build_dir());
+	snprintf(out, sizeof(out), "%s/unload.out", self->dir);
+	tl_run(unload, NULL, out, NULL, 20000);
+	snprintf(pins, sizeof(pins), "/sys/fs/bpf/ktlsd-test-%d", (int)getpid());
+	rmdir(pins);
+	tl_stop(&self->mutual4);
+	tl_stop(&self->mutual6);
+	tl_stop(&self->wrong);
+	rmdir(self->cgroup);
+	if (!getenv("KTLSD_TEST_KEEP"))
+		tl_rmtree(self->dir);
+	free(self->dir);
+}
+
+/* ---- the application --------------------------------------------------- */
+
+static int app_connect(const char *addr, int port, int *fd)
+{
+	struct sockaddr_storage ss = { 0 }, peer;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len, plen = sizeof(peer);
+
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		len = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		len = sizeof(*a6);
+	} else {
+		return APP_SETUP;
+	}
+	*fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return APP_SETUP;
+	if (connect(*fd, (struct sockaddr *)&ss, len) < 0)
+		return errno == EPERM ? APP_CONNECT_EPERM : APP_CONNECT_OTHER;
+	/* The application sees the server it dialled, not ktlsd. */
+	if (getpeername(*fd, (struct sockaddr *)&peer, &plen) < 0 || plen != len ||
+	    memcmp(&peer, &ss, len) != 0)
+		return APP_WRONG_PEER;
+	return APP_OK;
+}
+
+/* One line to s_server -rev; it must come back reversed. */
+static int app_line(const char *addr, int port)
+{
+	char buf[64];
+	size_t got = 0;
+	int fd, rc = app_connect(addr, port, &fd);
+
+	if (rc != APP_OK)
+		return rc;
+	if (write(fd, "hello ktlsd\n", 12) != 12)
+		return APP_NO_DATA;
+	while (got < sizeof(buf) && (!got || buf[got - 1] != '\n')) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+
+		if (n <= 0)
+			return got ? APP_DATA_MISMATCH : APP_NO_DATA;
+		got += (size_t)n;
+	}
+	return got == 12 && !memcmp(buf, "dsltk olleh\n", 12) ? APP_OK :
+		APP_DATA_MISMATCH;
+}
+
+/*
+ * The bulk test talks to s_server -rev, which answers every line reversed:
+ * BULK_LINE-byte lines of letters, each starting with its number so that
+ * no line is one of s_server's commands ("CLOSE", ...).
+ */
+#define BULK_LINE 1024
+
+static char line_char(size_t line, size_t j)
+{
+	size_t x = (line * BULK_LINE + j) * 2654435761u;
+
+	if (j < 8)
+		return (char)('0' + (line >> (4 * (7 - j)) & 7));
+	if (j == 8)
+		return ':';
+	return (char)('a' + (x >> 13 ^ x >> 5) % 26);
+}
+
+/* Byte OFF of what the client sends (REPLY false) or gets back. */
+static char bulk_byte(size_t off, bool reply)
+{
+	size_t line = off / BULK_LINE, j = off % BULK_LINE;
+
+	if (j == BULK_LINE - 1)
+		return '\n';
+	return line_char(line, reply ? BULK_LINE - 2 - j : j);
+}
+
+/* BYTES of lines out, their reversals back, sent and received at once. */
+static int app_bulk(const char *addr, int port, size_t bytes)
+{
+	char buf[65536];
+	size_t sent = 0, got = 0;
+	int fd, rc = app_connect(addr, port, &fd);
+
+	bytes -= bytes % BULK_LINE;
+	if (rc != APP_OK)
+		return rc;
+	while (got < bytes) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (sent < bytes)
+			p.events |= POLLOUT;
+		if (poll(&p, 1, 30000) != 1)
+			return APP_NO_DATA;
+		if ((p.revents & POLLOUT) && sent < bytes) {
+			size_t chunk = bytes - sent < sizeof(buf) ? bytes - sent : sizeof(buf);
+
+			for (size_t i = 0; i < chunk; i++)
+				buf[i] = bulk_byte(sent + i, false);
+			n = send(fd, buf, chunk, MSG_DONTWAIT);
+			if (n > 0)
+				sent += (size_t)n;
+			else if (n < 0 && errno != EAGAIN)
+				return APP_NO_DATA;
+		}
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN))
+				return got ? APP_DATA_MISMATCH : APP_NO_DATA;
+			for (ssize_t i = 0; i < n; i++)
+				if (buf[i] != bulk_byte(got + (size_t)i, true))
+					return APP_DATA_MISMATCH;
+			if (n > 0)
+				got += (size_t)n;
+		}
+	}
+	close(fd);
+	return APP_OK;
+}
+
+enum app_kind { APP_LINE, APP_BULK };
+
+/* Run the application in its own process inside the cgroup; its result. */
+static int run_app(FIXTURE_DATA(redirect) *self, enum app_kind kind,
+		   const char *addr, int port)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (tl_cgroup_join(self->cgroup, getpid()) < 0)
+			_exit(APP_SETUP);
+		_exit(kind == APP_LINE ? app_line(addr, port) :
+		      app_bulk(addr, port, bulk_bytes()));
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* ---- the tests --------------------------------------------------------- */
+
+TEST_F(redirect, mutual_tls_with_name_check_ipv4)
+{
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+	EXPECT_EQ(1, tl_file_contains(self->log, "redirect: connects from cgroup"));
+}
+
+TEST_F(redirect, mutual_tls_with_name_check_ipv6)
+{
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V6, PORT_MUTUAL));
+}
+
+TEST_F(redirect, wrong_server_name_is_refused)
+{
+	char path[600];
+
+	/* other.test is the same host, but its certificate says server.test. */
+	EXPECT_EQ(APP_NO_DATA, run_app(self, APP_LINE, TL_SERVER_V4, PORT_WRONG));
+	EXPECT_EQ(1, tl_file_contains(self->log, "host name mismatch"));
+	/* Nothing reached the server in plaintext: it saw a TLS client that
+	 * gave up, never a plaintext line. */
+	snprintf(path, sizeof(path), "%s/wrong.log", self->dir);
+	EXPECT_EQ(0, tl_file_contains(path, "wrong version number"));
+}
+
+TEST_F_TIMEOUT(redirect, byte_exact_both_ways_ipv4_and_ipv6, 600)
+{
+	long tx = tl_tls_stat("TlsTxSw"), rx = tl_tls_stat("TlsRxSw");
+
+	/* Through the mutual-TLS servers, which answer each line reversed. */
+	EXPECT_EQ(APP_OK, run_app(self, APP_BULK, TL_SERVER_V4, PORT_MUTUAL));
+	EXPECT_EQ(APP_OK, run_app(self, APP_BULK, TL_SERVER_V6, PORT_MUTUAL));
+#if REDIRECT_EXPECT_KTLS
+	/* The kernel's counters: ktlsd's client sockets ran kTLS. */
+	EXPECT_LT(tx, tl_tls_stat("TlsTxSw"));
+	EXPECT_LT(rx, tl_tls_stat("TlsRxSw"));
+	EXPECT_EQ(0, tl_file_contains(self->log, "userspace mode"));
+#else
+	(void)tx;
+	(void)rx;
+	EXPECT_EQ(1, tl_file_contains(self->log, "userspace mode"));
+#endif
+}
+
+TEST_F(redirect, fail_closed_while_down_then_restart)
+{
+	char path[600];
+	int status;
+
+	ASSERT_EQ(0, kill(self->daemon.pid, SIGKILL));
+	ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &status, 0));
+	self->daemon.pid = -1;
+	self->daemon_running = false;
+	/* No ktlsd: the connect fails rather than leave in plaintext. */
+	EXPECT_EQ(APP_CONNECT_EPERM, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+	EXPECT_EQ(APP_CONNECT_EPERM, run_app(self, APP_LINE, TL_SERVER_V6, PORT_MUTUAL));
+	snprintf(path, sizeof(path), "%s/mutual4.log", self->dir);
+	EXPECT_EQ(0, tl_file_contains(path, "wrong version number"));
+	/* A restarted ktlsd takes over again without operator action. */
+	ASSERT_EQ(0, start_daemon(self));
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+}
+
+#endif
