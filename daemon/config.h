@@ -71,6 +71,7 @@ struct cfg_application {
 	enum cfg_level certificate_source;	/* LEVEL_HOST or LEVEL_APPLICATION */
 	struct cfg_security own;		/* options set in this section */
 	char *cgroup;				/* for client-side steering, or NULL */
+	unsigned int cgroup_line;
 	unsigned int line;
 	unsigned int certificate_source_line;	/* 0 = not written: implicit */
 };

@@ -245,13 +245,16 @@ static void set_app(struct loader *ld, struct cfg_application *a, const char *na
 {
 	if (!strcmp(name, "cgroup")) {
 		if (a->cgroup) {
-			cfg_error(ld, name, "already set; keep one of the two lines");
+			cfg_error(ld, name, "already set at line %u; keep one of the two lines",
+				  a->cgroup_line);
 			return;
 		}
-		if (value[0] != '/')
+		if (value[0] != '/') {
 			cfg_error(ld, name, "\"%s\": must be an absolute path, e.g. /sys/fs/cgroup/app.slice", value);
-		else
+		} else {
 			a->cgroup = strdup(value);
+			a->cgroup_line = ld->line;
+		}
 		return;
 	}
 	if (a->certificate_source_line) {

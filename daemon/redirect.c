@@ -136,7 +136,7 @@ static int add_cgroup(const struct ktlsd_config *cfg, struct redirect_plan *plan
 			return 0;
 	if (!is_cgroup2_dir(app->cgroup)) {
 		cfg_label_app_name(app->name, where, sizeof(where));
-		cfg_report(diag, cfg->path, app->line, "error", where, "cgroup",
+		cfg_report(diag, cfg->path, app->cgroup_line, "error", where, "cgroup",
 			   "%s: %s; give a directory of the cgroup v2 hierarchy "
 			   "(e.g. /sys/fs/cgroup/router.slice) that exists",
 			   app->cgroup, access(app->cgroup, F_OK) < 0 ?

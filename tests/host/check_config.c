@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
+#include "netns.h"
 #include "pki.h"
 #include "testlib.h"
 
@@ -80,6 +81,12 @@ static char *replace_all(const char *text, const char *from, const char *to)
 	return out;
 }
 
+/* Runtime names of the examples; NULL: the cgroup v2 root. */
+static const char *const host_stand_ins[][2] = {
+	{ "statserver.example.com", "localhost" },
+	{ "/sys/fs/cgroup/router.slice", NULL },
+};
+
 /* Copy EXAMPLE into DIR with the PKI standing in for /etc/sec. */
 static int localise(const char *example, const char *dir, char *out, size_t len)
 {
@@ -91,6 +98,18 @@ static int localise(const char *example, const char *dir, char *out, size_t len)
 	for (size_t i = 0; i < sizeof(stand_ins) / sizeof(stand_ins[0]); i++) {
 		char *next = replace_all(text, stand_ins[i][0],
 					 pki_file(stand_ins[i][1]));
+
+		free(text);
+		if (!next)
+			return -1;
+		text = next;
+	}
+	/* This host stands in for the example's server host and cgroup: a
+	 * name that resolves and a cgroup v2 directory that exists. */
+	for (size_t i = 0; i < sizeof(host_stand_ins) / sizeof(host_stand_ins[0]); i++) {
+		const char *to = host_stand_ins[i][1] ? host_stand_ins[i][1] :
+				 tl_cgroup2_root();
+		char *next = to ? replace_all(text, host_stand_ins[i][0], to) : NULL;
 
 		free(text);
 		if (!next)
@@ -197,6 +216,39 @@ TEST_F(check, key_mismatch_is_refused)
 	EXPECT_EQ(1, ktlsd("--check-config", conf, self->out, self->err));
 	EXPECT_EQ(1, tl_file_contains(self->err, "error:"));
 	EXPECT_EQ(0, tl_file_contains(self->out, "configuration OK"));
+}
+
+/* Redirection needs the server's addresses and a real cgroup v2 directory;
+ * both are refused at check time, naming file, line, section and option. */
+TEST(redirect_needs_resolvable_server_and_cgroup)
+{
+	char *dir = tl_tmpdir(), conf[600], out[600], err[600], want[700];
+	const char *argv[] = { NULL, "--check-config", conf, NULL };
+	char bin[PATH_MAX];
+
+	ASSERT_NE(NULL, dir);
+	ASSERT_NE(NULL, pki_dir());
+	snprintf(conf, sizeof(conf), "%s/k.conf", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(err, sizeof(err), "%s/err", dir);
+	ASSERT_EQ(0, tl_write_file(conf,
+		"[application Router]\n"
+		"cgroup = %s/no-such-cgroup\n"
+		"\n"
+		"[connection Router->StatServer]\n"
+		"server = no-such-host.invalid:7001\n"
+		"trusted-ca = %s\n", dir, pki_file("root.crt")));
+	snprintf(bin, sizeof(bin), "%s/ktlsd", tl_build_dir());
+	argv[0] = bin;
+	EXPECT_EQ(1, tl_run(argv, NULL, out, err, 30000));
+	snprintf(want, sizeof(want), "%s:2: error: [application Router] cgroup: %s/no-such-cgroup: No such file",
+		 conf, dir);
+	EXPECT_EQ(1, tl_file_contains(err, want));
+	snprintf(want, sizeof(want), "%s:5: error: [connection Router->StatServer] server: cannot resolve no-such-host.invalid",
+		 conf);
+	EXPECT_EQ(1, tl_file_contains(err, want));
+	tl_rmtree(dir);
+	free(dir);
 }
 
 TEST_HARNESS_MAIN
