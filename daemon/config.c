@@ -368,6 +368,15 @@ static bool same_listen(const struct cfg_addr *a, const struct cfg_addr *b)
 		IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr));
 }
 
+static bool is_wildcard(const struct cfg_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == INADDR_ANY;
+	if (a->ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+	return false;
+}
+
 static void check_ports(struct loader *ld)
 {
 	struct ktlsd_config *cfg = ld->cfg;
@@ -391,6 +400,15 @@ static void check_ports(struct loader *ld)
 			ld->errors++;
 			cfg_report(ld->diag, cfg->path, p->line, "error", where, "transport",
 				   "not set; a port is made secure by tls=1: add transport = tls=1 (or tls=1;tls-mutual=1)");
+		}
+		if (p->steer && p->backend_line && is_wildcard(&p->backend)) {
+			/* ktlsd's own connection to the service is exempted from
+			 * steering by its source address, taken from the backend
+			 * address: a wildcard would send it back to ktlsd. */
+			ld->errors++;
+			cfg_report(ld->diag, cfg->path, p->backend_line, "error", where, "backend",
+				   "%s is a wildcard address; a steered port needs the service's own address, e.g. 127.0.0.1:PORT",
+				   p->backend_text);
 		}
 		for (int j = 0; j < i; j++) {
 			const struct cfg_port *q = &cfg->ports[j];

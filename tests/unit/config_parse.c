@@ -169,6 +169,10 @@ FIXTURE_VARIANT_ADD(bad, listen_v6_without_brackets) {
 	.conf = HOST "[port A:p]\ntransport = tls=1\nlisten = ::1:7001\nbackend = 127.0.0.1:1\n",
 	.errors = 1, .line = 7, .expect = "an IPv6 address must be written in brackets",
 };
+FIXTURE_VARIANT_ADD(bad, steered_backend_wildcard) {
+	.conf = HOST "[port A:p]\ntransport = tls=1\nlisten = 7001\nsteer = yes\nbackend = 0.0.0.0:7001\n",
+	.errors = 1, .line = 9, .expect = "[port A:p] backend: 0.0.0.0:7001 is a wildcard address; a steered port needs the service's own address",
+};
 FIXTURE_VARIANT_ADD(bad, backend_relative_unix) {
 	.conf = HOST "[port A:p]\ntransport = tls=1\nlisten = 7001\nbackend = unix:app.sock\n",
 	.errors = 1, .line = 8, .expect = "[port A:p] backend: \"unix:app.sock\": a UNIX socket path must be absolute",
