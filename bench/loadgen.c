@@ -21,7 +21,8 @@
  * TLS_AES_128_GCM_SHA256 and X25519, disables resumption, and does not
  * verify the server (the same certificate is used for every terminator).
  * One epoll loop on one thread; the result is one line of key=value pairs
- * on stdout starting with "result".
+ * on stdout starting with "result", cpu_s being the load generator's own
+ * user + system time (the client side's cost, for comparing two servers).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -464,18 +466,24 @@ static int run(void)
 		double secs = (t - t0) / 1e9;
 		bool fail = (opt.mode == BULK || opt.mode == IDLE) &&
 			    (timed_out || st.errors);
+		struct rusage ru;
+		double cpu = 0;
+
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+			      ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 
 		if (st.nlat)
 			qsort(st.lat_ns, st.nlat, sizeof(*st.lat_ns), cmp_u64);
 		printf("result mode=%s completed=%llu errors=%llu seconds=%.3f "
 		       "rate=%.1f bytes=%llu mbps=%.1f p50_us=%.0f p99_us=%.0f "
-		       "timed_out=%d\n",
+		       "timed_out=%d cpu_s=%.3f\n",
 		       (const char *[]){ "handshakes", "reqresp", "bulk", "idle" }[opt.mode],
 		       (unsigned long long)st.completed,
 		       (unsigned long long)st.errors, secs,
 		       st.completed / secs, (unsigned long long)st.bytes,
 		       st.bytes / secs / 1e6, percentile_us(0.50),
-		       percentile_us(0.99), fail && timed_out);
+		       percentile_us(0.99), fail && timed_out, cpu);
 		fflush(stdout);
 		return fail ? 1 : 0;
 	}

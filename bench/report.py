@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Turn bench/run's results.tsv into a table on stdout and results.json.
+"""Turn bench/run's results.tsv into tables on stdout and results.json.
 
 usage: report.py RESULTS.tsv NOTES.txt OUT.json "TERMINATORS" IDLE_N
-Each row shows every terminator, then ktlsd divided by the best of the
-others (the anchors): above 1 is better for rates, below 1 is better for
-costs.
+The first table shows every terminator per row, then ktlsd divided by the
+best of the others (the anchors): above 1 is better for rates, below 1 is
+better for costs. Then ktlsd against itself: kTLS against userspace mode
+in the VM (rows vm-ktls, vm-userspace) and a steered port against a plain
+listener (rows steer, plain), each with the ratio of the two.
 """
 import json
 import os
@@ -24,7 +26,7 @@ with open(tsv) as f:
             pass
 ref = vals.get("openssl", {})
 aes = ref.get("aes128gcm_mbps")
-rate = vals.get(terms[0], {}).get("latency_rate", 0)
+rate = vals.get(terms[0], {}).get("latency_rate", 0) if terms else 0
 
 # (label, metric, higher_is_better, format)
 ROWS = [
@@ -51,11 +53,12 @@ for t in terms:
 present = [t for t in terms if t in vals]
 anchors = [t for t in present if t != "ktlsd"]
 width = 32
-print()
-print("%-*s" % (width, "") + "".join("%10s" % t for t in present) +
-      "%14s" % "ktlsd/best")
 result_rows = []
-for label, metric, higher, fmt in ROWS:
+if present:
+    print()
+    print("%-*s" % (width, "") + "".join("%10s" % t for t in present) +
+          "%14s" % "ktlsd/best")
+for label, metric, higher, fmt in ROWS if present else []:
     cells, row = [], {"row": label.strip(), "metric": metric,
                       "higher_is_better": higher, "values": {}}
     for t in present:
@@ -72,13 +75,77 @@ for label, metric, higher, fmt in ROWS:
     result_rows.append(row)
     print("%-*s" % (width, label) + "".join(cells) +
           "%14s" % ("%.2f" % ratio if ratio is not None else "-"))
-print()
-print("references on one core: AES-128-GCM %s MB/s (16 KiB blocks), "
-      "ECDSA P-256 %s sign/s, X25519 %s op/s" %
-      (ref.get("aes128gcm_mbps"), ref.get("ecdsap256_sign_per_s"),
-       ref.get("x25519_per_s")))
+
+def side_table(title, left, right, rows, json_rows):
+    """Two kinds of the same ktlsd side by side, with their ratio. rows:
+    (label, metric, format, show_values, target) where target is a
+    (text, predicate on the ratio or on the left value) pair or None."""
+    a, b = vals.get(left, {}), vals.get(right, {})
+    if not a and not b:
+        return
+    cols = (left.split("-")[-1], right.split("-")[-1])
+    print()
+    print(title)
+    print("%-*s%11s%11s%16s  %s" % (width, "", cols[0], cols[1],
+                                     "%s/%s" % cols, "target"))
+    for label, metric, fmt, show, target in rows:
+        x, y = a.get(metric), b.get(metric)
+        ratio = x / y if x is not None and y else None
+        met = None
+        tcell = ""
+        if target:
+            ttext, on_ratio, pred = target
+            subject = ratio if on_ratio else x
+            met = pred(subject) if subject is not None else None
+            tcell = "%s %s" % (ttext, {True: "met", False: "MISSED",
+                                       None: "-"}[met])
+        cell = lambda v: "%11s" % (fmt % v if v is not None and show else "-")
+        print("%-*s%s%s%16s  %s" % (width, label, cell(x), cell(y),
+              "%.2f" % ratio if ratio is not None else "-", tcell))
+        json_rows.append({"row": label.strip(), "metric": metric,
+                          left: x if show else None,
+                          right: y if show else None, "ratio": ratio,
+                          "target": target[0] if target else None,
+                          "target_met": met})
+
+
+# kTLS against userspace in the VM: timings under TCG are not hardware
+# figures, so CPU time is shown as a ratio only; counts and memory are.
+vm_rows, steer_rows = [], []
+side_table("kTLS vs userspace mode, same ktlsd in a 6.12 VM (QEMU/TCG), "
+           "1-stream download and %s idle sessions:" % idle_n,
+           "vm-ktls", "vm-userspace", [
+    ("  CPU-s per GiB (ratio only)", "bulk_cpu_s_per_gib", "%.2f", False,
+     ("ratio <= 0.7", True, lambda r: r <= 0.7)),
+    ("  syscalls per MiB", "syscalls_per_mib", "%.0f", True, None),
+    ("  bytes copied via userspace/byte", "copied_per_byte", "%.4f", True,
+     ("kTLS == 0", False, lambda v: v < 0.0005)),
+    ("  bytes spliced in kernel/byte", "spliced_per_byte", "%.4f", True, None),
+    ("  /proc io rchar+wchar per byte", "bulk_rwchar_per_byte", "%.4f", True,
+     None),
+    ("  KiB anon Pss per idle session", "idle_kib_per_session", "%.1f",
+     True, ("kTLS <= 4", False, lambda v: v <= 4)),
+    ("  kTLS contexts per download", "ktls_contexts_per_download", "%.0f",
+     True, None),
+], vm_rows)
+side_table("sk_lookup steering vs a plain listener (ktlsd, handshake + "
+           "64 bytes echoed + close, 64 in flight, own network namespace):",
+           "steer", "plain", [
+    ("  connections/s", "setup_per_s", "%.0f", True, None),
+    ("  ktlsd CPU-us per connection", "setup_cpu_us", "%.0f", True, None),
+    ("  client CPU-us per connection", "setup_client_cpu_us", "%.0f", True,
+     None),
+    ("  machine CPU-us per connection", "setup_machine_cpu_us", "%.0f", True,
+     None),
+], steer_rows)
+if ref:
+    print()
+    print("references on one core: AES-128-GCM %s MB/s (16 KiB blocks), "
+          "ECDSA P-256 %s sign/s, X25519 %s op/s" %
+          (ref.get("aes128gcm_mbps"), ref.get("ecdsap256_sign_per_s"),
+           ref.get("x25519_per_s")))
 errors = {t: {m: vals[t][m] for m in vals[t] if m.endswith("_errors")
-              and vals[t][m]} for t in present}
+              and vals[t][m]} for t in vals}
 errors = {t: e for t, e in errors.items() if e}
 if errors:
     print("client-side errors:", errors)
@@ -98,6 +165,8 @@ doc = {
                 "kernel": platform.release()},
     "references": ref,
     "rows": result_rows,
+    "vm_ktls_vs_userspace": vm_rows,
+    "steer_vs_plain": steer_rows,
     "raw": vals,
     "errors": errors,
     "notes": notes,
