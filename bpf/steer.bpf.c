@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Port takeover with sk_lookup. For every new TCP connection in the network
- * namespace the kernel asks this program which socket takes it. Ports listed
- * in ktlsd_ports go to ktlsd's steering listener (ktlsd_socks) even though
+ * namespace the kernel asks this program which socket takes it. Local
+ * addresses and ports listed in ktlsd_ports go to ktlsd's steering listener (ktlsd_socks) even though
  * the plaintext service still listens on them; ktlsd terminates TLS and
  * connects to the service itself, from a source listed in ktlsd_exempt.
  *
@@ -71,15 +71,40 @@ int ktlsd_steer(struct bpf_sk_lookup *ctx)
 {
 	struct ktlsd_port_key key = {};
 	struct ktlsd_port_stats *stats;
+	__u32 ip4, ip6_0, ip6_1, ip6_2, ip6_3;
 	struct bpf_sock *sk;
 	__u32 idx;
 	long err;
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return SK_PASS;
+	/* Fixed-offset loads first (see is_exempt()). */
+	ip4 = ctx->local_ip4;
+	ip6_0 = ctx->local_ip6[0];
+	ip6_1 = ctx->local_ip6[1];
+	ip6_2 = ctx->local_ip6[2];
+	ip6_3 = ctx->local_ip6[3];
+	asm volatile("" : "+r"(ip4), "+r"(ip6_0), "+r"(ip6_1), "+r"(ip6_2),
+		     "+r"(ip6_3));
 	key.port = (__u16)ctx->local_port;
 	key.protocol = IPPROTO_TCP;
+	if (ctx->family == AF_INET) {
+		key.addr[2] = bpf_htonl(0x0000ffff);
+		key.addr[3] = ip4;
+	} else {
+		key.addr[0] = ip6_0;
+		key.addr[1] = ip6_1;
+		key.addr[2] = ip6_2;
+		key.addr[3] = ip6_3;
+	}
 	stats = bpf_map_lookup_elem(&ktlsd_ports, &key);
+	if (!stats) {
+		/* The family's wildcard: ::ffff:0.0.0.0 or ::. */
+		key.addr[0] = key.addr[1] = key.addr[3] = 0;
+		if (ctx->family != AF_INET)
+			key.addr[2] = 0;
+		stats = bpf_map_lookup_elem(&ktlsd_ports, &key);
+	}
 	if (!stats)
 		return SK_PASS;		/* not ours: normal lookup */
 	if (is_exempt(ctx))

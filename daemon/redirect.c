@@ -61,43 +61,12 @@ static struct {
 static int endpoint_of(const struct sockaddr_storage *ss, struct ktlsd_endpoint *e)
 {
 	memset(e, 0, sizeof(*e));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-		e->addr[2] = htonl(0xffff);
-		e->addr[3] = a->sin_addr.s_addr;
-		e->port = ntohs(a->sin_port);
-		return 0;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-		memcpy(e->addr, &a->sin6_addr, sizeof(e->addr));
-		e->port = ntohs(a->sin6_port);
-		return 0;
-	}
-	return -1;
+	return steer_map_addr(ss, e->addr, &e->port);
 }
 
-/* Back to a socket address; v4-mapped becomes AF_INET. */
 static void endpoint_to_addr(const struct ktlsd_endpoint *e, struct cfg_addr *out)
 {
-	memset(out, 0, sizeof(*out));
-	if (!e->addr[0] && !e->addr[1] && e->addr[2] == htonl(0xffff)) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&out->ss;
-
-		a->sin_family = AF_INET;
-		a->sin_addr.s_addr = e->addr[3];
-		a->sin_port = htons(e->port);
-		out->len = sizeof(*a);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->ss;
-
-		a->sin6_family = AF_INET6;
-		memcpy(&a->sin6_addr, e->addr, sizeof(e->addr));
-		a->sin6_port = htons(e->port);
-		out->len = sizeof(*a);
-	}
+	out->len = steer_map_sockaddr(e->addr, e->port, &out->ss);
 }
 
 static bool same_endpoint(const struct cfg_addr *a, const struct cfg_addr *b)
@@ -511,10 +480,7 @@ int redirect_unload(const char *dir, FILE *out)
 	snprintf(path, sizeof(path), "%s/%s", dir, map_names[0]);
 	fd = bpf_obj_get(path);
 	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct cfg_addr a;
-
-		endpoint_to_addr(&next, &a);
-		sockaddr_text((struct sockaddr *)&a.ss, txt, sizeof(txt));
+		steer_map_addr_text(next.addr, next.port, txt, sizeof(txt));
 		fprintf(out, "server %s: no longer redirected; applications reach "
 			"it in plaintext again\n", txt);
 		key = next;

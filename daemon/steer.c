@@ -231,55 +231,109 @@ static void close_maps(void)
 	}
 }
 
-static int port_of(const struct sockaddr_storage *ss)
+int steer_map_addr(const struct sockaddr_storage *ss, __u32 addr[4], __u16 *port)
 {
-	if (ss->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	memset(addr, 0, 4 * sizeof(addr[0]));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		addr[2] = htonl(0xffff);
+		addr[3] = a->sin_addr.s_addr;
+		*port = ntohs(a->sin_port);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		memcpy(addr, &a->sin6_addr, 4 * sizeof(addr[0]));
+		*port = ntohs(a->sin6_port);
+		return 0;
+	}
 	return -1;
 }
 
-static bool port_wanted(const struct ktlsd_config *cfg, int port)
+socklen_t steer_map_sockaddr(const __u32 addr[4], __u16 port,
+			     struct sockaddr_storage *ss)
 {
+	memset(ss, 0, sizeof(*ss));
+	if (!addr[0] && !addr[1] && addr[2] == htonl(0xffff)) {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = addr[3];
+		a->sin_port = htons(port);
+		return sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, addr, sizeof(a->sin6_addr));
+		a->sin6_port = htons(port);
+		return sizeof(*a);
+	}
+}
+
+void steer_map_addr_text(const __u32 addr[4], __u16 port, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+
+	steer_map_sockaddr(addr, port, &ss);
+	sockaddr_text((struct sockaddr *)&ss, buf, len);
+}
+
+static int port_key_of(const struct cfg_addr *a, struct ktlsd_port_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->protocol = IPPROTO_TCP;
+	return steer_map_addr(&a->ss, key->addr, &key->port);
+}
+
+static bool port_wanted(const struct ktlsd_config *cfg, const struct ktlsd_port_key *k)
+{
+	struct ktlsd_port_key want;
+
 	for (int i = 0; i < cfg->n_ports; i++)
 		for (int j = 0; cfg->ports[i].steer && j < cfg->ports[i].n_listen; j++)
-			if (port_of(&cfg->ports[i].listen[j].ss) == port)
+			if (port_key_of(&cfg->ports[i].listen[j], &want) == 0 &&
+			    !memcmp(&want, k, sizeof(want)))
 				return true;
 	return false;
 }
 
-/* Make ktlsd_ports list exactly CFG's steered ports; counters of ports
- * that stay are kept. */
+/* Make ktlsd_ports list exactly CFG's steered addresses and ports;
+ * counters of those that stay are kept. */
 static int sync_ports(const struct ktlsd_config *cfg)
 {
 	struct ktlsd_port_key key, next, stale[KTLSD_MAX_PORTS];
 	struct ktlsd_port_stats zero = { 0 };
 	void *prev = NULL;
 	int n_stale = 0, rc = 0;
+	char txt[80];
 
 	while (bpf_map_get_next_key(st.map_fd[M_PORTS], prev, &next) == 0) {
-		if (!port_wanted(cfg, next.port) && n_stale < KTLSD_MAX_PORTS)
+		if (!port_wanted(cfg, &next) && n_stale < KTLSD_MAX_PORTS)
 			stale[n_stale++] = next;
 		key = next;
 		prev = &key;
 	}
 	for (int i = 0; i < n_stale; i++) {
 		bpf_map_delete_elem(st.map_fd[M_PORTS], &stale[i]);
-		log_notice("steer: port %u no longer steered", stale[i].port);
+		steer_map_addr_text(stale[i].addr, stale[i].port, txt, sizeof(txt));
+		log_notice("steer: %s no longer steered", txt);
 	}
 	for (int i = 0; i < cfg->n_ports; i++) {
 		for (int j = 0; cfg->ports[i].steer && j < cfg->ports[i].n_listen; j++) {
-			memset(&key, 0, sizeof(key));
-			key.port = (__u16)port_of(&cfg->ports[i].listen[j].ss);
-			key.protocol = IPPROTO_TCP;
+			if (port_key_of(&cfg->ports[i].listen[j], &key) < 0)
+				continue;
+			sockaddr_text((const struct sockaddr *)&cfg->ports[i].listen[j].ss,
+				      txt, sizeof(txt));
 			if (bpf_map_update_elem(st.map_fd[M_PORTS], &key, &zero,
 						BPF_NOEXIST) == 0) {
-				log_notice("steer: port %s: connections to port %u "
-					   "are taken over", cfg->ports[i].name, key.port);
+				log_notice("steer: port %s: connections to %s "
+					   "are taken over", cfg->ports[i].name, txt);
 			} else if (errno != EEXIST) {
-				log_err("steer: port %s: cannot steer port %u: %s",
-					cfg->ports[i].name, key.port, strerror(errno));
+				log_err("steer: port %s: cannot steer %s: %s",
+					cfg->ports[i].name, txt, strerror(errno));
 				rc = -1;
 			}
 		}
@@ -394,8 +448,11 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out)
 	pin_path(dir, "ktlsd_ports", path, sizeof(path));
 	fd = bpf_obj_get(path);
 	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		fprintf(out, "port %u: no longer steered; connections reach the "
-			"service in plaintext again\n", next.port);
+		char txt[80];
+
+		steer_map_addr_text(next.addr, next.port, txt, sizeof(txt));
+		fprintf(out, "%s: no longer steered; connections reach the "
+			"service in plaintext again\n", txt);
 		key = next;
 		prev = &key;
 	}
@@ -428,18 +485,10 @@ static int exempt_key(int fd, struct ktlsd_exempt_key *key)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -1;
 	memset(key, 0, sizeof(*key));
-	if (ss.ss_family == AF_INET) {
-		key->addr[2] = htonl(0xffff);
-		key->addr[3] = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
-	} else if (ss.ss_family == AF_INET6) {
-		memcpy(key->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-	} else {
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    steer_map_addr(&ss, key->addr, &key->port) < 0)
 		return -1;
-	}
-	key->port = (__u16)port_of(&ss);
 	return key->port ? 0 : -1;
 }
 

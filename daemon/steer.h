@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <linux/types.h>
 
 #include "ktlsd.h"
@@ -52,6 +53,14 @@ int steer_listener_slots(struct worker *w, struct listener_slot *slots);
 int steer_backend_bind(int fd, const struct cfg_port *port);
 /* Before close() of a backend socket: drop its exemption, if it has one. */
 void steer_backend_release(int fd);
+
+/* Addresses as the maps store them: IPv4 v4-mapped, port in host order.
+ * steer_map_addr() returns -1 for other families. */
+int steer_map_addr(const struct sockaddr_storage *ss, __u32 addr[4], __u16 *port);
+/* Back to a socket address (v4-mapped becomes AF_INET); its length. */
+socklen_t steer_map_sockaddr(const __u32 addr[4], __u16 port,
+			     struct sockaddr_storage *ss);
+void steer_map_addr_text(const __u32 addr[4], __u16 port, char *buf, size_t len);
 
 /* Shared with redirect.c, which pins its maps in the same directory. */
 void steer_pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len);

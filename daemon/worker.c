@@ -123,30 +123,42 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen)
 	return failed ? -1 : 0;
 }
 
-/* For sockets steered from many ports: which port did the client dial? */
+static bool is_v4_mapped(const __u32 a[4])
+{
+	return !a[0] && !a[1] && a[2] == htonl(0xffff);
+}
+
+/*
+ * For sockets steered from many ports: which port did the client dial?
+ * The listen address that names the dialled address wins over a wildcard,
+ * as the sk_lookup program decides.
+ */
 static int port_for_local_address(const struct ktlsd_config *cfg, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int port;
+	__u32 local[4], want[4];
+	__u16 port, lport;
+	int wildcard = -1;
 
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    steer_map_addr(&ss, local, &port) < 0)
 		return -1;
-	port = ss.ss_family == AF_INET ?
-		((struct sockaddr_in *)&ss)->sin_port :
-		((struct sockaddr_in6 *)&ss)->sin6_port;
 	for (int i = 0; i < cfg->n_ports; i++) {
 		for (int j = 0; j < cfg->ports[i].n_listen; j++) {
-			const struct sockaddr_storage *l = &cfg->ports[i].listen[j].ss;
-			int lport = l->ss_family == AF_INET ?
-				((const struct sockaddr_in *)l)->sin_port :
-				((const struct sockaddr_in6 *)l)->sin6_port;
-
-			if (lport == port)
+			if (steer_map_addr(&cfg->ports[i].listen[j].ss, want, &lport) < 0 ||
+			    lport != port)
+				continue;
+			if (!memcmp(want, local, sizeof(want)))
 				return i;
+			/* ::ffff:0.0.0.0 or ::, of the dialled family. */
+			if (!want[0] && !want[1] && !want[3] &&
+			    (want[2] == htonl(0xffff)) == is_v4_mapped(local) &&
+			    (want[2] == htonl(0xffff) || !want[2]) && wildcard < 0)
+				wildcard = i;
 		}
 	}
-	return -1;
+	return wildcard;
 }
 
 /* An application's connect() sent here by bpf/redirect.bpf.c: open TLS to

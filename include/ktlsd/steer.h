@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 /* The pin directory's last component: a new layout gets a new directory. */
-#define KTLSD_STEER_LAYOUT	"v1"
+#define KTLSD_STEER_LAYOUT	"v2"
 
 /* ktlsd_socks: where ktlsd's steering listeners are. */
 #define KTLSD_SOCK_INET		0
@@ -21,8 +21,14 @@
 #define KTLSD_MAX_PORTS		1024
 #define KTLSD_MAX_EXEMPT	65536
 
-/* ktlsd_ports key: a port taken over, whatever local address was dialled. */
+/*
+ * ktlsd_ports key: a local address and port taken over. IPv4 addresses are
+ * v4-mapped; the wildcard of each family (::ffff:0.0.0.0 and ::) matches
+ * every local address of that family. The program looks up the dialled
+ * address first, then its family's wildcard.
+ */
 struct ktlsd_port_key {
+	__u32 addr[4];		/* network byte order */
 	__u16 port;		/* host byte order */
 	__u8 protocol;		/* IPPROTO_TCP */
 	__u8 pad;		/* zero */

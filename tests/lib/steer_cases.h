@@ -280,7 +280,7 @@ TEST_F(steer, fail_closed_while_down_then_restart_and_unload)
 	self->daemon_running = false;
 	snprintf(out, sizeof(out), "%s/unload", self->dir);
 	ASSERT_EQ(0, run_unload(self->conf, out));
-	snprintf(line, sizeof(line), "port %d: no longer steered", self->port);
+	snprintf(line, sizeof(line), "%s:%d: no longer steered", self->addr, self->port);
 	EXPECT_EQ(1, tl_file_contains(out, line));
 	fd = plain_connect(self->family, self->port, 5000);
 	ASSERT_LE(0, fd);
@@ -407,6 +407,33 @@ TEST_F(steer, stats_count_steered_and_dropped)
 	ASSERT_EQ(0, steer_stats_of_port(self, &steered, &dropped));
 	EXPECT_LE(1, dropped);
 	EXPECT_EQ(steered_before, steered);
+}
+
+/* listen = 127.0.0.1:P takes over 127.0.0.1:P only: another local address
+ * with the same port keeps its normal lookup and reaches the service
+ * (which listens on every address) in plaintext, as before ktlsd. */
+TEST_F(steer, only_the_configured_local_address_is_taken_over)
+{
+	struct sockaddr_in other = { .sin_family = AF_INET,
+				     .sin_port = htons(self->port) };
+	char reply[256], line[256];
+	int fd;
+
+	if (self->family != AF_INET)
+		SKIP(return, "one IPv6 loopback address only");
+	inet_pton(AF_INET, "127.0.0.2", &other.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&other, sizeof(other)));
+	ASSERT_EQ(0, plain_exchange(fd, reply, sizeof(reply)));
+	close(fd);
+	EXPECT_EQ(0, strncmp(reply, "sink 6 ", 7)) {
+		TH_LOG("127.0.0.2 got \"%s\" instead of the service", reply);
+	}
+	ASSERT_EQ(0, tl_wait_line(&self->backend, "sink 6 ", line, sizeof(line), 20000));
+	/* The configured address still is taken over. */
+	EXPECT_EQ(0, tls_client(_metadata, self));
+	expect_service_got_tls_payload(_metadata, self);
 }
 
 #endif
