@@ -56,6 +56,8 @@ static struct nla_policy reply_policy[CTL_A_MAX + 1] = {
 	[CTL_A_SP_PORT] = { .type = NLA_U16 },
 	[CTL_A_SP_STEERED] = { .type = NLA_U64 },
 	[CTL_A_SP_DROPPED] = { .type = NLA_U64 },
+	[CTL_A_SP_ADDR] = { .type = NLA_NUL_STRING, .maxlen = 64 },
+	[CTL_A_REDIRECT_DST] = { .type = NLA_NESTED },
 };
 
 /* The counters are numbered, not named, in the policy. */

@@ -56,7 +56,11 @@ struct kstat {
 	uint64_t value;
 };
 
+/* A steered port, or (redirect) a secure server connects are sent to
+ * ktlsd for: then steered counts redirected connects, dropped refused ones. */
 struct steer_port {
+	bool redirect;
+	char addr[64];			/* "127.0.0.1:7001" ("" from older daemons) */
 	uint16_t port;
 	uint64_t steered, dropped;
 };
@@ -107,8 +111,11 @@ static void gather_ports(struct stats *st, struct nlattr *list)
 	nla_for_each_nested(a, list, rem) {
 		struct nlattr *tb[CTL_A_MAX + 1];
 
-		if (nla_type(a) != CTL_A_STEER_PORT || ctl_parse_nested(tb, a) < 0 ||
-		    !tb[CTL_A_SP_PORT])
+		bool redirect = nla_type(a) == CTL_A_REDIRECT_DST;
+
+		if ((nla_type(a) != CTL_A_STEER_PORT && !redirect) ||
+		    ctl_parse_nested(tb, a) < 0 ||
+		    (!redirect && !tb[CTL_A_SP_PORT]) || (redirect && !tb[CTL_A_SP_ADDR]))
 			continue;
 		if (st->n_ports == st->cap_ports) {
 			size_t cap = st->cap_ports ? 2 * st->cap_ports : 16;
@@ -121,11 +128,16 @@ static void gather_ports(struct stats *st, struct nlattr *list)
 			st->ports = p;
 			st->cap_ports = cap;
 		}
-		st->ports[st->n_ports++] = (struct steer_port) {
+		st->ports[st->n_ports] = (struct steer_port) {
+			.redirect = redirect,
 			.port = (uint16_t)ctl_attr_u64(tb, CTL_A_SP_PORT),
 			.steered = ctl_attr_u64(tb, CTL_A_SP_STEERED),
 			.dropped = ctl_attr_u64(tb, CTL_A_SP_DROPPED),
 		};
+		if (tb[CTL_A_SP_ADDR])
+			snprintf(st->ports[st->n_ports].addr, sizeof(st->ports[0].addr),
+				 "%s", ctl_attr_str(tb, CTL_A_SP_ADDR));
+		st->n_ports++;
 	}
 }
 
@@ -159,7 +171,11 @@ static int by_port(const void *a, const void *b)
 {
 	const struct steer_port *x = a, *y = b;
 
-	return (int)x->port - (int)y->port;
+	if (x->redirect != y->redirect)
+		return x->redirect - y->redirect;
+	if (x->port != y->port)
+		return (int)x->port - (int)y->port;
+	return strcmp(x->addr, y->addr);
 }
 
 /* TlsCurr* count sockets open now; every other line only grows. */
@@ -171,6 +187,38 @@ static bool kstat_is_gauge(const char *name)
 static uint64_t uptime_of(const struct stats *st)
 {
 	return st->now > st->started ? st->now - st->started : 0;
+}
+
+/* Steered ports, or (REDIRECT) the servers of redirected connects. */
+static void print_prometheus_steering(const struct stats *st, bool redirect)
+{
+	const char *family = redirect ? "ktlsd_redirect_connects_total" :
+					 "ktlsd_steer_connections_total";
+	bool typed = false;
+
+	for (size_t i = 0; i < st->n_ports; i++) {
+		const struct steer_port *p = &st->ports[i];
+
+		if (p->redirect != redirect)
+			continue;
+		if (!typed)
+			printf("# HELP %s %s\n# TYPE %s counter\n", family, redirect ?
+			       "Connects from applications' cgroups to secure servers: sent "
+			       "through ktlsd, or refused while its listener was absent." :
+			       "Connections to steered ports: handed to ktlsd, or dropped "
+			       "while its listener was absent.", family);
+		typed = true;
+		if (redirect)
+			printf("%s{server=\"%s\",result=\"redirected\"} %llu\n"
+			       "%s{server=\"%s\",result=\"refused\"} %llu\n",
+			       family, p->addr, (unsigned long long)p->steered,
+			       family, p->addr, (unsigned long long)p->dropped);
+		else
+			printf("%s{port=\"%u\",address=\"%s\",result=\"steered\"} %llu\n"
+			       "%s{port=\"%u\",address=\"%s\",result=\"dropped\"} %llu\n",
+			       family, p->port, p->addr, (unsigned long long)p->steered,
+			       family, p->port, p->addr, (unsigned long long)p->dropped);
+	}
 }
 
 static void print_prometheus(const struct stats *st)
@@ -219,15 +267,8 @@ static void print_prometheus(const struct stats *st)
 		printf("# HELP ktlsd_steer_active Whether the eBPF port takeover is loaded "
 		       "(1) or not (0).\n# TYPE ktlsd_steer_active gauge\n"
 		       "ktlsd_steer_active %d\n", st->steer_active);
-		if (st->n_ports)
-			printf("# HELP ktlsd_steer_connections_total Connections to steered "
-			       "ports: handed to ktlsd, or dropped while its listener was "
-			       "absent.\n# TYPE ktlsd_steer_connections_total counter\n");
-		for (size_t i = 0; i < st->n_ports; i++)
-			printf("ktlsd_steer_connections_total{port=\"%u\",result=\"steered\"} %llu\n"
-			       "ktlsd_steer_connections_total{port=\"%u\",result=\"dropped\"} %llu\n",
-			       st->ports[i].port, (unsigned long long)st->ports[i].steered,
-			       st->ports[i].port, (unsigned long long)st->ports[i].dropped);
+		print_prometheus_steering(st, false);
+		print_prometheus_steering(st, true);
 	}
 }
 
@@ -256,13 +297,33 @@ static void print_json(const struct stats *st)
 	json_string(stdout, st->kstats_known ? st->kstats_why : "not reported by ktlsd");
 	printf(",\"steering\":");
 	if (st->steer_known) {
-		printf("{\"active\":%s,\"ports\":[", st->steer_active ? "true" : "false");
-		for (size_t i = 0; i < st->n_ports; i++)
-			printf("%s{\"port\":%u,\"steered\":%llu,\"dropped\":%llu}",
-			       i ? "," : "", st->ports[i].port,
-			       (unsigned long long)st->ports[i].steered,
-			       (unsigned long long)st->ports[i].dropped);
-		printf("]}");
+		printf("{\"active\":%s", st->steer_active ? "true" : "false");
+		for (int redirect = 0; redirect <= 1; redirect++) {
+			bool first = true;
+
+			printf(redirect ? ",\"redirects\":[" : ",\"ports\":[");
+			for (size_t i = 0; i < st->n_ports; i++) {
+				const struct steer_port *p = &st->ports[i];
+
+				if (p->redirect != redirect)
+					continue;
+				printf("%s{", first ? "" : ",");
+				first = false;
+				if (redirect)
+					printf("\"redirected\":%llu,\"refused\":%llu,\"server\":",
+					       (unsigned long long)p->steered,
+					       (unsigned long long)p->dropped);
+				else
+					printf("\"port\":%u,\"steered\":%llu,\"dropped\":%llu,"
+					       "\"address\":", p->port,
+					       (unsigned long long)p->steered,
+					       (unsigned long long)p->dropped);
+				json_string(stdout, p->addr);
+				printf("}");
+			}
+			printf("]");
+		}
+		printf("}");
 	} else {
 		printf("null");
 	}
@@ -290,11 +351,26 @@ static void print_text(const struct stats *st)
 		printf("\nport takeover (steer): not active\n");
 		return;
 	}
-	printf("\nport takeover (steer):\n  %-8s %12s %12s\n", "Port", "Steered", "Dropped");
-	for (size_t i = 0; i < st->n_ports; i++)
-		printf("  %-8u %12llu %12llu\n", st->ports[i].port,
-		       (unsigned long long)st->ports[i].steered,
-		       (unsigned long long)st->ports[i].dropped);
+	if (!st->n_ports)
+		printf("\nport takeover (steer): active, no port or server listed\n");
+	for (int redirect = 0; redirect <= 1; redirect++) {
+		bool titled = false;
+
+		for (size_t i = 0; i < st->n_ports; i++) {
+			const struct steer_port *p = &st->ports[i];
+
+			if (p->redirect != redirect)
+				continue;
+			if (!titled)
+				printf(redirect ? "\nclient redirection:\n  %-46s %12s %12s\n" :
+				       "\nport takeover (steer):\n  %-46s %12s %12s\n",
+				       redirect ? "Server" : "Address", redirect ? "Redirected" :
+				       "Steered", redirect ? "Refused" : "Dropped");
+			titled = true;
+			printf("  %-46s %12llu %12llu\n", p->addr[0] ? p->addr : "?",
+			       (unsigned long long)p->steered, (unsigned long long)p->dropped);
+		}
+	}
 }
 
 int cmd_stats(const struct ctl_opts *o)

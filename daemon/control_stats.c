@@ -16,6 +16,7 @@
 
 #include "ktlsd.h"
 #include "control.h"
+#include "redirect.h"
 #include "steer.h"
 
 #define TLS_STAT_PATH "/proc/net/tls_stat"
@@ -100,25 +101,42 @@ static int put_daemon_counters(struct nl_msg *msg)
 	return err;
 }
 
-/* One message with the counters of PORTS[0..N). */
-static void reply_steer_ports(const struct ctl_request *req, struct ctl_outq *q,
-			      const struct steer_port_counters *ports, int n)
+/* One entry of a CTL_A_STEER_PORTS list. */
+static int put_entry(struct nl_msg *msg, int type, const char *addr, uint16_t port,
+		     uint64_t taken, uint64_t refused)
+{
+	struct nlattr *one = nla_nest_start(msg, type);
+	int err = one ? 0 : -1;
+
+	if (!one)
+		return -1;
+	if (port)
+		err |= nla_put_u16(msg, CTL_A_SP_PORT, port);
+	err |= nla_put_string(msg, CTL_A_SP_ADDR, addr);
+	err |= nla_put_u64(msg, CTL_A_SP_STEERED, taken);
+	err |= nla_put_u64(msg, CTL_A_SP_DROPPED, refused);
+	nla_nest_end(msg, one);
+	return err;
+}
+
+/* One message with PORTS[0..N) and DSTS[0..M). */
+static void reply_steer_entries(const struct ctl_request *req, struct ctl_outq *q,
+				const struct steer_port_counters *ports, int n,
+				const struct redirect_counters *dsts, int m)
 {
 	struct nl_msg *msg = ctl_part_new(req);
 	struct nlattr *list = msg ? nla_nest_start(msg, CTL_A_STEER_PORTS) : NULL;
 	int err = list ? 0 : -1;
 
-	for (int i = 0; i < n && !err; i++) {
-		struct nlattr *one = nla_nest_start(msg, CTL_A_STEER_PORT);
+	for (int i = 0; i < n && !err; i++)
+		err |= put_entry(msg, CTL_A_STEER_PORT, ports[i].addr, ports[i].port,
+				 ports[i].steered, ports[i].dropped);
+	for (int i = 0; i < m && !err; i++) {
+		char addr[64];
 
-		if (!one) {
-			err = -1;
-			break;
-		}
-		err |= nla_put_u16(msg, CTL_A_SP_PORT, ports[i].port);
-		err |= nla_put_u64(msg, CTL_A_SP_STEERED, ports[i].steered);
-		err |= nla_put_u64(msg, CTL_A_SP_DROPPED, ports[i].dropped);
-		nla_nest_end(msg, one);
+		sockaddr_text((const struct sockaddr *)&dsts[i].dst.ss, addr, sizeof(addr));
+		err |= put_entry(msg, CTL_A_REDIRECT_DST, addr, 0, dsts[i].redirected,
+				 dsts[i].refused);
 	}
 	if (err) {
 		nlmsg_free(msg);
@@ -132,27 +150,34 @@ static void reply_steer_ports(const struct ctl_request *req, struct ctl_outq *q,
 void ctl_reply_stats(const struct ctl_request *req, struct ctl_outq *q)
 {
 	struct steer_port_counters *ports = calloc(KTLSD_MAX_PORTS, sizeof(*ports));
+	struct redirect_counters *dsts = calloc(KTLSD_MAX_DSTS, sizeof(*dsts));
 	struct nl_msg *msg = ctl_part_new(req);
 	int n_ports = ports ? steer_read_counters(ports, KTLSD_MAX_PORTS) : -1;
+	int n_dsts = dsts ? redirect_read_counters(dsts, KTLSD_MAX_DSTS) : -1;
 	int err;
 
 	if (!msg) {
 		free(ports);
+		free(dsts);
 		ctl_outq_push(q, NULL, false);
 		return;
 	}
 	err = put_daemon_counters(msg);
 	err |= put_kernel_tls_stat(msg);
 	/* Out of memory, say nothing rather than "not active". */
-	if (ports)
-		err |= nla_put_u8(msg, CTL_A_STEER_ACTIVE, n_ports >= 0);
+	if (ports && dsts)
+		err |= nla_put_u8(msg, CTL_A_STEER_ACTIVE, n_ports >= 0 || n_dsts >= 0);
 	if (err) {
 		nlmsg_free(msg);
 		msg = NULL;
 	}
 	ctl_outq_push(q, msg, false);
 	for (int i = 0; i < n_ports && !q->truncated; i += STEER_PORTS_PER_MSG)
-		reply_steer_ports(req, q, ports + i, n_ports - i < STEER_PORTS_PER_MSG ?
-				  n_ports - i : STEER_PORTS_PER_MSG);
+		reply_steer_entries(req, q, ports + i, n_ports - i < STEER_PORTS_PER_MSG ?
+				    n_ports - i : STEER_PORTS_PER_MSG, NULL, 0);
+	for (int i = 0; i < n_dsts && !q->truncated; i += STEER_PORTS_PER_MSG)
+		reply_steer_entries(req, q, NULL, 0, dsts + i, n_dsts - i < STEER_PORTS_PER_MSG ?
+				    n_dsts - i : STEER_PORTS_PER_MSG);
 	free(ports);
+	free(dsts);
 }

@@ -533,6 +533,8 @@ int steer_read_counters(struct steer_port_counters *out, int max)
 	while (n < max && bpf_map_get_next_key(st.map_fd[M_PORTS], prev, &next) == 0) {
 		if (bpf_map_lookup_elem(st.map_fd[M_PORTS], &next, &stats) == 0) {
 			out[n].port = next.port;
+			steer_map_addr_text(next.addr, next.port, out[n].addr,
+					    sizeof(out[n].addr));
 			out[n].steered = stats.steered;
 			out[n].dropped = stats.dropped;
 			n++;

@@ -24,6 +24,7 @@
 
 /* What the control side shows per steered port. */
 struct steer_port_counters {
+	char addr[64];		/* "127.0.0.1:7001" */
 	uint16_t port;
 	uint64_t steered;	/* connections handed to ktlsd */
 	uint64_t dropped;	/* refused while ktlsd's listener was absent */

@@ -105,6 +105,14 @@ enum ctl_attr {
 	CTL_A_SP_PORT,		/* u16, TCP port */
 	CTL_A_SP_STEERED,	/* u64, connections handed to ktlsd */
 	CTL_A_SP_DROPPED,	/* u64, refused while ktlsd's listener was absent */
+	/* Added later, inside CTL_A_STEER_PORTS too: */
+	CTL_A_SP_ADDR,		/* string, "127.0.0.1:7001", in CTL_A_STEER_PORT
+				 * and CTL_A_REDIRECT_DST */
+	CTL_A_REDIRECT_DST,	/* nested: a secure server that connects from
+				 * an application's cgroup are redirected for:
+				 * CTL_A_SP_ADDR, CTL_A_SP_STEERED (redirected to
+				 * ktlsd), CTL_A_SP_DROPPED (refused: ktlsd's
+				 * listener was absent) */
 	CTL_A__END,
 };
 #define CTL_A_MAX (CTL_A__END - 1)

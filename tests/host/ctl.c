@@ -330,7 +330,7 @@ TEST_F(ctl, stats_kernel_and_steering)
 			 "set('%s'.strip('|').split('|')) and d['kernel_tls_stat_why'] == ''",
 			 names);
 	EXPECT_EQ(0, json_valid(self->out, check)) TH_LOG("%s", slurp(self->out));
-	EXPECT_EQ(0, json_valid(self->out, "d['steering'] == {'active': False, 'ports': []} "
+	EXPECT_EQ(0, json_valid(self->out, "d['steering'] == {'active': False, 'ports': [], 'redirects': []} "
 				"and d['accepted'] == 0"));
 
 	ASSERT_EQ(0, ctl_run(self, "stats", "--prometheus", NULL));

@@ -337,6 +337,18 @@ static int run_app(FIXTURE_DATA(redirect) *self, enum app_kind kind,
 	return WEXITSTATUS(status);
 }
 
+/* ktlsctl stats --prometheus into a file; its path goes to OUT. */
+static int ktlsctl_stats(FIXTURE_DATA(redirect) *self, char *out, size_t len)
+{
+	char bin[512], sock[600];
+	const char *argv[] = { bin, "-s", sock, "stats", "--prometheus", NULL };
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	snprintf(sock, sizeof(sock), "%s/control", self->dir);
+	snprintf(out, len, "%s/stats.out", self->dir);
+	return tl_run(argv, NULL, out, NULL, 20000);
+}
+
 /* ---- the tests --------------------------------------------------------- */
 
 TEST_F(redirect, mutual_tls_with_name_check_ipv4)
@@ -399,6 +411,15 @@ TEST_F(redirect, fail_closed_while_down_then_restart)
 	/* A restarted ktlsd takes over again without operator action. */
 	ASSERT_EQ(0, start_daemon(self));
 	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+	/* The program's counters, through ktlsctl: one refused connect per
+	 * family while ktlsd was down, the redirected ones since. */
+	ASSERT_EQ(0, ktlsctl_stats(self, path, sizeof(path)));
+	EXPECT_EQ(1, tl_file_contains(path, "ktlsd_redirect_connects_total{server=\""
+				       TL_SERVER_V4 ":7401\",result=\"refused\"} 1\n"));
+	EXPECT_EQ(1, tl_file_contains(path, "ktlsd_redirect_connects_total{server=\"["
+				       TL_SERVER_V6 "]:7401\",result=\"refused\"} 1\n"));
+	EXPECT_EQ(1, tl_file_contains(path, "ktlsd_redirect_connects_total{server=\""
+				       TL_SERVER_V4 ":7401\",result=\"redirected\"} 1\n"));
 }
 
 #endif
