@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <openssl/ssl.h>
 
 #include "kselftest_harness.h"
 #include "pki.h"
@@ -302,7 +303,9 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 			      "-CAfile", pki_file("root.crt"),
 			      "-verify_return_error", "-quiet", "-no_ign_eof", NULL };
 	char sock[600], line[256];
-	int q, fd;
+	SSL_CTX *ctx;
+	SSL *est;
+	int q, fd, efd;
 
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	snprintf(sock, sizeof(sock), "%s/control", self->dir);
@@ -317,6 +320,20 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 	close(fd);
 	EXPECT_EQ(0, strncmp(reply, "sink 6 ", 7));
 	ASSERT_EQ(0, tl_wait_line(&second, "sink 6 ", line, sizeof(line), 5000));
+
+	/* A session on P, established before the reloads: half its payload
+	 * now, the rest once the second port has come and gone. */
+	ctx = SSL_CTX_new(TLS_client_method());
+	ASSERT_NE(NULL, ctx);
+	ASSERT_EQ(1, SSL_CTX_load_verify_locations(ctx, pki_file("root.crt"), NULL));
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	efd = plain_connect(self->family, self->port, 5000);
+	ASSERT_LE(0, efd);
+	est = SSL_new(ctx);
+	ASSERT_NE(NULL, est);
+	SSL_set_fd(est, efd);
+	ASSERT_EQ(1, SSL_connect(est));
+	ASSERT_EQ(8, SSL_write(est, TLS_PAYLOAD, 8));
 
 	/* Steered after reload: plaintext refused, TLS reaches it. */
 	ASSERT_EQ(0, write_conf(self, q));
@@ -344,6 +361,14 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 	close(fd);
 	EXPECT_EQ(0, strncmp(reply, "sink 6 ", 7));
 	tl_stop(&second);
+
+	/* The established session went on through both reloads. */
+	EXPECT_EQ(6, SSL_write(est, TLS_PAYLOAD + 8, strlen(TLS_PAYLOAD) - 8));
+	SSL_shutdown(est);
+	SSL_free(est);
+	SSL_CTX_free(ctx);
+	close(efd);
+	expect_service_got_tls_payload(_metadata, self);
 }
 
 /* P's counters in `ktlsctl stats --json` (ktlsctl's own fixed layout, so
@@ -434,6 +459,50 @@ TEST_F(steer, only_the_configured_local_address_is_taken_over)
 	/* The configured address still is taken over. */
 	EXPECT_EQ(0, tls_client(_metadata, self));
 	expect_service_got_tls_payload(_metadata, self);
+}
+
+/*
+ * ktlsd's connections to the service are told apart from clients only by
+ * their source tuple in ktlsd_exempt. With many sessions open at once
+ * (many exemptions live, many connects in flight), every session must
+ * still reach the service decrypted and none may loop back to ktlsd.
+ */
+#define LOAD_SESSIONS 200
+
+TEST_F(steer, exemption_holds_under_load)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl[LOAD_SESSIONS] = { NULL };
+	int fds[LOAD_SESSIONS], sinks = 0;
+	char line[256];
+
+	ASSERT_NE(NULL, ctx);
+	ASSERT_EQ(1, SSL_CTX_load_verify_locations(ctx, pki_file("root.crt"), NULL));
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	for (int i = 0; i < LOAD_SESSIONS; i++) {
+		fds[i] = plain_connect(self->family, self->port, 5000);
+		ASSERT_LE(0, fds[i]);
+		ssl[i] = SSL_new(ctx);
+		ASSERT_NE(NULL, ssl[i]);
+		SSL_set_fd(ssl[i], fds[i]);
+		ASSERT_EQ(1, SSL_connect(ssl[i])) TH_LOG("session %d", i);
+		ASSERT_EQ((int)strlen(TLS_PAYLOAD),
+			  SSL_write(ssl[i], TLS_PAYLOAD, strlen(TLS_PAYLOAD)));
+	}
+	for (int i = 0; i < LOAD_SESSIONS; i++) {
+		SSL_shutdown(ssl[i]);
+		SSL_free(ssl[i]);
+		close(fds[i]);
+	}
+	SSL_CTX_free(ctx);
+	/* One decrypted payload per session; "tls-bytes" would mean a
+	 * session reached the service without ktlsd. */
+	for (int i = 0; i < LOAD_SESSIONS; i++) {
+		ASSERT_EQ(0, tl_wait_line(&self->backend, "", line, sizeof(line), 20000));
+		sinks += !strncmp(line, "sink 14 ", 8);
+	}
+	EXPECT_EQ(LOAD_SESSIONS, sinks);
+	EXPECT_EQ(0, tl_file_contains(self->log, "backend"));
 }
 
 #endif
