@@ -469,7 +469,7 @@ TEST_F(steer, only_the_configured_local_address_is_taken_over)
  */
 #define LOAD_SESSIONS 200
 
-TEST_F(steer, exemption_holds_under_load)
+TEST_F_TIMEOUT(steer, exemption_holds_under_load, 300)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL *ssl[LOAD_SESSIONS] = { NULL };
