@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Port takeover with sk_lookup, on the host kernel, in a private network
- * namespace so the host's own ports are never touched. A plaintext "check"
- * backend listens on port P; ktlsd steers P (steer = yes) without binding
- * it. TLS clients to P must reach the service through ktlsd, plaintext
+ * Port takeover with sk_lookup between two hosts: network namespaces joined
+ * by a veth pair (netns.h), so the machine's own ports are never touched.
+ * On the server host a plaintext "check" backend listens on port P and
+ * ktlsd steers P (steer = yes) without binding it; the clients run on the
+ * client host. TLS clients to P must reach the service through ktlsd, plaintext
  * clients must never reach it, not even while ktlsd is dead (fail closed),
  * a restarted ktlsd takes over again by itself, and `ktlsd --unload` gives
  * P back to the service.
@@ -16,52 +17,31 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <openssl/ssl.h>
 
 #include "kselftest_harness.h"
+#include "netns.h"
 #include "pki.h"
 #include "testlib.h"
 
 #define TLS_PAYLOAD "through-ktlsd\n"	/* 14 bytes */
 #define PLAIN_PAYLOAD "plain\n"		/* 6 bytes */
 
-static int bring_loopback_up(void)
-{
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	if (rc == 0)
-		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	close(fd);
-	return rc;
-}
-
-/* Connect to the loopback address of FAMILY, port PORT, within
+/* Connect to the server host's address of FAMILY, port PORT, within
  * TIMEOUT_MS; the socket, or -1. */
 static int plain_connect(int family, int port, int timeout_ms)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
-				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
 	int err = 0, rc;
@@ -69,6 +49,8 @@ static int plain_connect(int family, int port, int timeout_ms)
 
 	if (fd < 0)
 		return -1;
+	inet_pton(AF_INET, TL_SERVER_V4, &a.sin_addr);
+	inet_pton(AF_INET6, TL_SERVER_V6, &a6.sin6_addr);
 	rc = family == AF_INET6 ?
 		connect(fd, (struct sockaddr *)&a6, sizeof(a6)) :
 		connect(fd, (struct sockaddr *)&a, sizeof(a));
@@ -110,6 +92,7 @@ FIXTURE(steer) {
 	char conf[512], log[512], payload[512], out[512], err[512];
 	char pin_base[128];
 	struct tl_proc backend, daemon;
+	struct tl_hosts hosts;
 	int port;
 	int family;
 	char addr[16];
@@ -155,15 +138,35 @@ FIXTURE_VARIANT(steer) {
 	int family;
 	const char *addr;	/* as written in the config and for s_client */
 };
-FIXTURE_VARIANT_ADD(steer, ipv4) { .family = AF_INET, .addr = "127.0.0.1" };
-FIXTURE_VARIANT_ADD(steer, ipv6) { .family = AF_INET6, .addr = "[::1]" };
+FIXTURE_VARIANT_ADD(steer, ipv4) { .family = AF_INET, .addr = TL_SERVER_V4 };
+FIXTURE_VARIANT_ADD(steer, ipv6) { .family = AF_INET6, .addr = "[" TL_SERVER_V6 "]" };
+
+/* The service and ktlsd run on the server host. */
+static int start_backend(FIXTURE_DATA(steer) *self, struct tl_proc *p, int *port)
+{
+	int rc;
+
+	if (tl_enter(self->hosts.server_ns) < 0)
+		return -1;
+	rc = tl_backend_start(p, "check", 0, port);
+	return tl_enter(self->hosts.client_ns) < 0 ? -1 : rc;
+}
+
+static int start_daemon(FIXTURE_DATA(steer) *self)
+{
+	int rc;
+
+	if (tl_enter(self->hosts.server_ns) < 0)
+		return -1;
+	rc = tl_daemon_start(&self->daemon, self->conf, self->log);
+	self->daemon_running = rc == 0;
+	return tl_enter(self->hosts.client_ns) < 0 ? -1 : rc;
+}
 
 FIXTURE_SETUP(steer)
 {
 	ASSERT_NE(NULL, pki_dir());
-	if (unshare(CLONE_NEWNET) < 0)
-		SKIP(return, "unshare(CLONE_NEWNET): %s (needs root)", strerror(errno));
-	ASSERT_EQ(0, bring_loopback_up());
+	ASSERT_EQ(0, tl_two_hosts(&self->hosts, NULL));
 	self->dir = tl_tmpdir();
 	ASSERT_NE(NULL, self->dir);
 	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
@@ -174,12 +177,11 @@ FIXTURE_SETUP(steer)
 	snprintf(self->pin_base, sizeof(self->pin_base),
 		 "/sys/fs/bpf/ktlsd-test-%d", (int)getpid());
 	ASSERT_EQ(0, tl_write_file(self->payload, "%s", TLS_PAYLOAD));
-	ASSERT_EQ(0, tl_backend_start(&self->backend, "check", 0, &self->port));
+	ASSERT_EQ(0, start_backend(self, &self->backend, &self->port));
 	self->family = variant->family;
 	snprintf(self->addr, sizeof(self->addr), "%s", variant->addr);
 	ASSERT_EQ(0, write_conf(self, 0));
-	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
-	self->daemon_running = true;
+	ASSERT_EQ(0, start_daemon(self));
 }
 
 static int run_unload(const char *conf, const char *out)
@@ -271,8 +273,7 @@ TEST_F(steer, fail_closed_while_down_then_restart_and_unload)
 		close(fd);
 
 	/* A new ktlsd takes over again, with no operator action. */
-	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
-	self->daemon_running = true;
+	ASSERT_EQ(0, start_daemon(self));
 	EXPECT_EQ(0, tls_client(_metadata, self));
 	expect_service_got_tls_payload(_metadata, self);
 
@@ -310,7 +311,7 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	snprintf(sock, sizeof(sock), "%s/control", self->dir);
 	reload[2] = sock;
-	ASSERT_EQ(0, tl_backend_start(&second, "check", 0, &q));
+	ASSERT_EQ(0, start_backend(self, &second, &q));
 	snprintf(connect, sizeof(connect), "%s:%d", self->addr, q);
 
 	/* Not steered yet: plaintext reaches the second service. */
@@ -427,33 +428,37 @@ TEST_F(steer, stats_count_steered_and_dropped)
 	if (fd >= 0)
 		close(fd);
 
-	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
-	self->daemon_running = true;
+	ASSERT_EQ(0, start_daemon(self));
 	ASSERT_EQ(0, steer_stats_of_port(self, &steered, &dropped));
 	EXPECT_LE(1, dropped);
 	EXPECT_EQ(steered_before, steered);
 }
 
-/* listen = 127.0.0.1:P takes over 127.0.0.1:P only: another local address
- * with the same port keeps its normal lookup and reaches the service
- * (which listens on every address) in plaintext, as before ktlsd. */
+/* listen = ADDRESS:P takes over ADDRESS:P only: another local address of
+ * the server host with the same port (its loopback) keeps its normal
+ * lookup and reaches the service (which listens on every address) in
+ * plaintext, as before ktlsd. */
 TEST_F(steer, only_the_configured_local_address_is_taken_over)
 {
-	struct sockaddr_in other = { .sin_family = AF_INET,
-				     .sin_port = htons(self->port) };
+	struct sockaddr_in lo4 = { .sin_family = AF_INET, .sin_port = htons(self->port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 lo6 = { .sin6_family = AF_INET6, .sin6_port = htons(self->port),
+				    .sin6_addr = IN6ADDR_LOOPBACK_INIT };
 	char reply[256], line[256];
-	int fd;
+	int fd, rc;
 
-	if (self->family != AF_INET)
-		SKIP(return, "one IPv6 loopback address only");
-	inet_pton(AF_INET, "127.0.0.2", &other.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_EQ(0, tl_enter(self->hosts.server_ns));
+	fd = socket(self->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	rc = self->family == AF_INET ?
+		connect(fd, (struct sockaddr *)&lo4, sizeof(lo4)) :
+		connect(fd, (struct sockaddr *)&lo6, sizeof(lo6));
+	ASSERT_EQ(0, tl_enter(self->hosts.client_ns));
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&other, sizeof(other)));
+	ASSERT_EQ(0, rc);
 	ASSERT_EQ(0, plain_exchange(fd, reply, sizeof(reply)));
 	close(fd);
 	EXPECT_EQ(0, strncmp(reply, "sink 6 ", 7)) {
-		TH_LOG("127.0.0.2 got \"%s\" instead of the service", reply);
+		TH_LOG("the loopback address got \"%s\" instead of the service", reply);
 	}
 	ASSERT_EQ(0, tl_wait_line(&self->backend, "sink 6 ", line, sizeof(line), 20000));
 	/* The configured address still is taken over. */
