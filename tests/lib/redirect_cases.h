@@ -120,6 +120,40 @@ static int start_servers(FIXTURE_DATA(redirect) *self)
 	return start_server(self, &self->wrong, wrong, "wrong.log");
 }
 
+/* The configuration; WITH_MUTUAL false leaves App->Mutual out. */
+static int write_conf(FIXTURE_DATA(redirect) *self, bool with_mutual)
+{
+	char mutual[1024] = "";
+
+	if (with_mutual)
+		snprintf(mutual, sizeof(mutual),
+			 "[connection App->Mutual]\n"
+			 "server = server.test:%d\n"
+			 "tls-mutual = 1\n"
+			 "certificate = %s\n"
+			 "certificate-key = %s\n"
+			 "trusted-ca = %s\n"
+			 "tls-target-name-check = host\n"
+			 "\n", PORT_MUTUAL, pki_file("client-chain.pem"),
+			 pki_file("client.key"), pki_file("root.crt"));
+	return tl_write_file(self->conf,
+		"[ktlsd]\n"
+		"workers = 2\n"
+		"bpf-pin-dir = /sys/fs/bpf/ktlsd-test-%d\n"
+		"control-socket = %s/control\n"
+		"\n"
+		"[application App]\n"
+		"cgroup = %s\n"
+		"\n"
+		"%s"
+		"[connection App->Wrong]\n"
+		"server = other.test:%d\n"
+		"trusted-ca = %s\n"
+		"tls-target-name-check = host\n",
+		(int)getpid(), self->dir, self->cgroup, mutual, PORT_WRONG,
+		pki_file("root.crt"));
+}
+
 FIXTURE_SETUP(redirect)
 {
 	const char *cg2;
@@ -141,30 +175,7 @@ FIXTURE_SETUP(redirect)
 		 (int)getpid());
 	ASSERT_EQ(0, mkdir(self->cgroup, 0755));
 	ASSERT_EQ(0, start_servers(self));
-	ASSERT_EQ(0, tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"workers = 2\n"
-		"bpf-pin-dir = /sys/fs/bpf/ktlsd-test-%d\n"
-		"control-socket = %s/control\n"
-		"\n"
-		"[application App]\n"
-		"cgroup = %s\n"
-		"\n"
-		"[connection App->Mutual]\n"
-		"server = server.test:%d\n"
-		"tls-mutual = 1\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"tls-target-name-check = host\n"
-		"\n"
-		"[connection App->Wrong]\n"
-		"server = other.test:%d\n"
-		"trusted-ca = %s\n"
-		"tls-target-name-check = host\n",
-		(int)getpid(), self->dir, self->cgroup, PORT_MUTUAL,
-		pki_file("client-chain.pem"), pki_file("client.key"),
-		pki_file("root.crt"), PORT_WRONG, pki_file("root.crt")));
+	ASSERT_EQ(0, write_conf(self, true));
 	ASSERT_EQ(0, start_daemon(self));
 }
 
@@ -420,6 +431,43 @@ TEST_F(redirect, fail_closed_while_down_then_restart)
 				       TL_SERVER_V6 "]:7401\",result=\"refused\"} 1\n"));
 	EXPECT_EQ(1, tl_file_contains(path, "ktlsd_redirect_connects_total{server=\""
 				       TL_SERVER_V4 ":7401\",result=\"redirected\"} 1\n"));
+}
+
+/* ktlsctl reload; 0 when the daemon took the new configuration. */
+static int reload(FIXTURE_DATA(redirect) *self)
+{
+	char bin[512], sock[600], out[600];
+	const char *argv[] = { bin, "-s", sock, "reload", NULL };
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	snprintf(sock, sizeof(sock), "%s/control", self->dir);
+	snprintf(out, sizeof(out), "%s/reload.out", self->dir);
+	return tl_run(argv, NULL, out, out, 20000);
+}
+
+/* Servers come and go by reload, without a restart; a graceful stop
+ * closes the door like a crash does. */
+TEST_F(redirect, reload_removes_and_adds_a_server_then_stop)
+{
+	char path[600];
+
+	ASSERT_EQ(0, write_conf(self, false));
+	ASSERT_EQ(0, reload(self));
+	/* No longer listed: the operator let this application's connects go
+	 * out as they are, so the TLS server gets plaintext and answers
+	 * nothing. */
+	EXPECT_EQ(APP_NO_DATA, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+	ASSERT_EQ(0, ktlsctl_stats(self, path, sizeof(path)));
+	EXPECT_EQ(0, tl_file_contains(path, TL_SERVER_V4 ":7401"));
+
+	ASSERT_EQ(0, write_conf(self, true));
+	ASSERT_EQ(0, reload(self));
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V6, PORT_MUTUAL));
+
+	EXPECT_EQ(0, tl_stop(&self->daemon));
+	self->daemon_running = false;
+	EXPECT_EQ(APP_CONNECT_EPERM, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
 }
 
 #endif
