@@ -22,10 +22,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "ktlsd/bpf_addr.h"
 #include "ktlsd/steer.h"
 
-#define AF_INET		2
-#define AF_INET6	10
 #define SOCK_STREAM	1
 
 char LICENSE[] SEC("license") = "GPL";
@@ -188,7 +187,7 @@ int ktlsd_sockops(struct bpf_sock_ops *skops)
 	state = bpf_sk_storage_get(&ktlsd_sk, sk, 0, 0);
 	if (!state || !(state->flags & KTLSD_SK_REDIRECTED))
 		return 1;
-	/* Fixed-offset loads first, as in decide(). */
+	/* Fixed-offset loads first (see map_addr()). */
 	family = skops->family;
 	ip4 = skops->local_ip4;
 	ip6_0 = skops->local_ip6[0];
@@ -197,15 +196,7 @@ int ktlsd_sockops(struct bpf_sock_ops *skops)
 	ip6_3 = skops->local_ip6[3];
 	asm volatile("" : "+r"(ip4), "+r"(ip6_0), "+r"(ip6_1), "+r"(ip6_2),
 		     "+r"(ip6_3));
-	if (family == AF_INET) {
-		src.addr[2] = bpf_htonl(0x0000ffff);
-		src.addr[3] = ip4;
-	} else {
-		src.addr[0] = ip6_0;
-		src.addr[1] = ip6_1;
-		src.addr[2] = ip6_2;
-		src.addr[3] = ip6_3;
-	}
+	map_addr(src.addr, family, ip4, ip6_0, ip6_1, ip6_2, ip6_3);
 	src.port = (__u16)skops->local_port;
 	bpf_map_update_elem(&ktlsd_origdst, &src, &state->orig, BPF_ANY);
 	return 1;

@@ -16,10 +16,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "ktlsd/bpf_addr.h"
 #include "ktlsd/steer.h"
-
-#define AF_INET		2
-#define AF_INET6	10
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -47,21 +45,13 @@ struct {
 static __always_inline int is_exempt(const struct bpf_sk_lookup *ctx)
 {
 	struct ktlsd_exempt_key key = {};
-	/* Read every field at its fixed offset first: the verifier refuses a
-	 * context load through a pointer the compiler computed per branch. */
 	__u32 ip4 = ctx->remote_ip4;
 	__u32 ip6_0 = ctx->remote_ip6[0], ip6_1 = ctx->remote_ip6[1];
 	__u32 ip6_2 = ctx->remote_ip6[2], ip6_3 = ctx->remote_ip6[3];
 
-	if (ctx->family == AF_INET) {
-		key.addr[2] = bpf_htonl(0x0000ffff);
-		key.addr[3] = ip4;
-	} else {
-		key.addr[0] = ip6_0;
-		key.addr[1] = ip6_1;
-		key.addr[2] = ip6_2;
-		key.addr[3] = ip6_3;
-	}
+	asm volatile("" : "+r"(ip4), "+r"(ip6_0), "+r"(ip6_1), "+r"(ip6_2),
+		     "+r"(ip6_3));
+	map_addr(key.addr, ctx->family, ip4, ip6_0, ip6_1, ip6_2, ip6_3);
 	key.port = bpf_ntohs(ctx->remote_port);
 	return bpf_map_lookup_elem(&ktlsd_exempt, &key) != NULL;
 }
@@ -78,7 +68,7 @@ int ktlsd_steer(struct bpf_sk_lookup *ctx)
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return SK_PASS;
-	/* Fixed-offset loads first (see is_exempt()). */
+	/* Fixed-offset loads first (see map_addr()). */
 	ip4 = ctx->local_ip4;
 	ip6_0 = ctx->local_ip6[0];
 	ip6_1 = ctx->local_ip6[1];
@@ -88,15 +78,7 @@ int ktlsd_steer(struct bpf_sk_lookup *ctx)
 		     "+r"(ip6_3));
 	key.port = (__u16)ctx->local_port;
 	key.protocol = IPPROTO_TCP;
-	if (ctx->family == AF_INET) {
-		key.addr[2] = bpf_htonl(0x0000ffff);
-		key.addr[3] = ip4;
-	} else {
-		key.addr[0] = ip6_0;
-		key.addr[1] = ip6_1;
-		key.addr[2] = ip6_2;
-		key.addr[3] = ip6_3;
-	}
+	map_addr(key.addr, ctx->family, ip4, ip6_0, ip6_1, ip6_2, ip6_3);
 	stats = bpf_map_lookup_elem(&ktlsd_ports, &key);
 	if (!stats) {
 		/* The family's wildcard: ::ffff:0.0.0.0 or ::. */

@@ -472,22 +472,12 @@ void redirect_stop(void)
 
 int redirect_unload(const char *dir, FILE *out)
 {
-	struct ktlsd_endpoint key, next;
-	char path[PATH_MAX], txt[80];
-	void *prev = NULL;
-	int fd, rc = 0;
+	char path[PATH_MAX];
+	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, map_names[0]);
-	fd = bpf_obj_get(path);
-	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		steer_map_addr_text(next.addr, next.port, txt, sizeof(txt));
-		fprintf(out, "server %s: no longer redirected; applications reach "
-			"it in plaintext again\n", txt);
-		key = next;
-		prev = &key;
-	}
-	if (fd >= 0)
-		close(fd);
+	steer_print_pinned_keys(path, "server ", "no longer redirected; "
+				"applications reach it in plaintext again", out);
 	if (detach_stale(dir, NULL, out) < 0)
 		rc = -1;
 	for (size_t i = 0; i < N_MAPS; i++) {

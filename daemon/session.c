@@ -112,6 +112,16 @@ static struct session *session_alloc(struct worker *w, struct generation *gen,
 	return s;
 }
 
+/* What the control side shows: application, port or connection, peer. */
+static void record_names(struct session *s, const char *application,
+			 const char *name, const struct sockaddr *peer)
+{
+	snprintf(s->rec.application, sizeof(s->rec.application), "%s",
+		 application ? application : "");
+	snprintf(s->rec.port, sizeof(s->rec.port), "%s", name);
+	sockaddr_text(peer, s->rec.peer, sizeof(s->rec.peer));
+}
+
 /* Put S on its worker's lists; its handshake deadline starts now. */
 static void session_enlist(struct session *s)
 {
@@ -155,10 +165,7 @@ struct session *session_new(struct worker *w, int fd, struct generation *gen,
 	s->port_index = port_index;
 	s->cfd = fd;
 	s->state = ST_HANDSHAKE;
-	snprintf(s->rec.application, sizeof(s->rec.application), "%s",
-		 port->application ? port->application : "");
-	snprintf(s->rec.port, sizeof(s->rec.port), "%s", port->name);
-	sockaddr_text(peer, s->rec.peer, sizeof(s->rec.peer));
+	record_names(s, port->application, port->name, peer);
 	(void)peerlen;
 	session_enlist(s);
 	session_event(s, EV_CLIENT, EPOLLIN);
@@ -195,11 +202,8 @@ struct session *session_new_client(struct worker *w, int app_fd,
 	s->cfd = fd;
 	s->bfd = app_fd;
 	s->state = ST_CONNECTING;
-	snprintf(s->rec.application, sizeof(s->rec.application), "%s",
-		 conn->application);
-	snprintf(s->rec.port, sizeof(s->rec.port), "%s", conn->name);
-	sockaddr_text((const struct sockaddr *)&server->ss, s->rec.peer,
-		      sizeof(s->rec.peer));
+	record_names(s, conn->application, conn->name,
+		     (const struct sockaddr *)&server->ss);
 	session_enlist(s);
 	session_set_interest(s, EPOLLOUT, 0);
 	return s;

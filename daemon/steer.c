@@ -433,12 +433,38 @@ void steer_stop(void)
 	st.active = false;
 }
 
+/* The keys of ktlsd_ports, ktlsd_exempt and ktlsd_dsts alike. */
+struct addr_port_key {
+	__u32 addr[4];
+	__u16 port;
+	__u16 rest;
+};
+_Static_assert(sizeof(struct addr_port_key) == sizeof(struct ktlsd_port_key) &&
+	       sizeof(struct addr_port_key) == sizeof(struct ktlsd_endpoint),
+	       "map keys start with an address and a port");
+
+void steer_print_pinned_keys(const char *path, const char *prefix,
+			     const char *what, FILE *out)
+{
+	struct addr_port_key key, next;
+	void *prev = NULL;
+	char txt[80];
+	int fd = bpf_obj_get(path);
+
+	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		steer_map_addr_text(next.addr, next.port, txt, sizeof(txt));
+		fprintf(out, "%s%s: %s\n", prefix, txt, what);
+		key = next;
+		prev = &key;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 int steer_unload(const struct ktlsd_config *cfg, FILE *out)
 {
-	struct ktlsd_port_key key, next;
 	char dir[STEER_DIR_MAX], path[PATH_MAX];
-	void *prev = NULL;
-	int fd, rc = 0;
+	int rc = 0;
 
 	steer_pin_dir(cfg, dir, sizeof(dir));
 	if (access(dir, F_OK) < 0) {
@@ -446,18 +472,8 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out)
 		return 0;
 	}
 	pin_path(dir, "ktlsd_ports", path, sizeof(path));
-	fd = bpf_obj_get(path);
-	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		char txt[80];
-
-		steer_map_addr_text(next.addr, next.port, txt, sizeof(txt));
-		fprintf(out, "%s: no longer steered; connections reach the "
-			"service in plaintext again\n", txt);
-		key = next;
-		prev = &key;
-	}
-	if (fd >= 0)
-		close(fd);
+	steer_print_pinned_keys(path, "", "no longer steered; connections reach "
+				"the service in plaintext again", out);
 	pin_path(dir, "link", path, sizeof(path));
 	if (unlink(path) < 0 && errno != ENOENT)
 		rc = -1;

@@ -58,6 +58,10 @@ void steer_backend_release(int fd);
 /* Addresses as the maps store them: IPv4 v4-mapped, port in host order.
  * steer_map_addr() returns -1 for other families. */
 int steer_map_addr(const struct sockaddr_storage *ss, __u32 addr[4], __u16 *port);
+/* Print "PREFIXADDRESS: WHAT" for each key of the pinned map at PATH (a
+ * map whose keys start with an address and a port). */
+void steer_print_pinned_keys(const char *path, const char *prefix,
+			     const char *what, FILE *out);
 /* Back to a socket address (v4-mapped becomes AF_INET); its length. */
 socklen_t steer_map_sockaddr(const __u32 addr[4], __u16 port,
 			     struct sockaddr_storage *ss);
