@@ -36,7 +36,7 @@ static void generation_free(struct generation *gen)
 }
 
 /* Settings every context needs for a safe handoff to the kernel. */
-static void prepare_for_handoff(SSL_CTX *ctx)
+static void prepare_for_handoff(SSL_CTX *ctx, const struct cfg_daemon *d)
 {
 	/* Exact-size reads: nothing may sit in OpenSSL's buffer at handoff. */
 	SSL_CTX_set_read_ahead(ctx, 0);
@@ -47,8 +47,11 @@ static void prepare_for_handoff(SSL_CTX *ctx)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 			      SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* The traffic secrets of TLS 1.3 reach us only through this hook. */
-	SSL_CTX_set_keylog_callback(ctx, ktls_keylog_cb);
+	/* The traffic secrets of TLS 1.3 reach us only through this hook.
+	 * OpenSSL formats every secret byte by byte for it (a few percent of
+	 * a handshake's CPU), so it is set only when a handoff can happen. */
+	if (g_daemon.ktls_available && d->offload != OFFLOAD_OFF)
+		SSL_CTX_set_keylog_callback(ctx, ktls_keylog_cb);
 }
 
 struct generation *generation_build(const char *path, FILE *diag)
@@ -73,7 +76,7 @@ struct generation *generation_build(const char *path, FILE *diag)
 		if (!gen->port_ctx[i])
 			errors++;
 		else
-			prepare_for_handoff(gen->port_ctx[i]);
+			prepare_for_handoff(gen->port_ctx[i], &gen->cfg->daemon);
 	}
 	/* Client connections: their credentials, and where they redirect. */
 	gen->conn_ctx = calloc(gen->cfg->n_conns ? gen->cfg->n_conns : 1,
@@ -86,7 +89,7 @@ struct generation *generation_build(const char *path, FILE *diag)
 		if (!gen->conn_ctx[i])
 			errors++;
 		else
-			prepare_for_handoff(gen->conn_ctx[i]);
+			prepare_for_handoff(gen->conn_ctx[i], &gen->cfg->daemon);
 	}
 	errors += redirect_plan_build(gen->cfg, &gen->redirect, diag);
 	if (errors)

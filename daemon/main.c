@@ -200,12 +200,8 @@ static int run(const char *path, int workers)
 
 	g_daemon.config_path = path;
 	g_daemon.started_at = time(NULL);
-	gen = generation_build(path, stderr);
-	if (!gen) {
-		log_err("%s: configuration has errors, not starting", path);
-		return 1;
-	}
-	generation_install(gen);
+	/* Before the first generation: whether it needs TLS 1.3 secrets
+	 * depends on it (generation.c). */
 	if (ktls_probe(g_daemon.ktls_why, sizeof(g_daemon.ktls_why)) == 0) {
 		g_daemon.ktls_available = true;
 		log_notice("kernel TLS available: record crypto runs in the kernel");
@@ -213,6 +209,12 @@ static int run(const char *path, int workers)
 		log_warn("kernel TLS not available (%s): sessions stay in userspace",
 			 g_daemon.ktls_why);
 	}
+	gen = generation_build(path, stderr);
+	if (!gen) {
+		log_err("%s: configuration has errors, not starting", path);
+		return 1;
+	}
+	generation_install(gen);
 	if (workers <= 0)
 		workers = gen->cfg->daemon.workers;
 	if (workers <= 0)
