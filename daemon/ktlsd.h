@@ -197,6 +197,8 @@ void generation_install(struct generation *gen);	/* becomes current */
 /* listener.c */
 /* Bind and listen on ADDR with SO_REUSEPORT (one socket per worker). */
 int listener_open(const struct cfg_addr *addr, char *why, size_t len);
+/* Same address family, address and port (slots are kept across reloads). */
+bool listener_same_addr(const struct cfg_addr *a, const struct cfg_addr *b);
 /*
  * Sockets every worker accepts from (steering and redirect listeners): add
  * a slot per FDS[i] to SLOTS, reusing W's current slot for the same

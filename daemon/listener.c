@@ -74,7 +74,7 @@ void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
-static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+bool listener_same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
 {
 	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
@@ -91,7 +91,7 @@ int listener_share(struct worker *w, struct listener_slot *slots,
 		s->fd = -1;
 		for (int k = 0; k < w->n_lsn; k++) {
 			if (w->lsn[k].port_index == port_index && w->lsn[k].fd >= 0 &&
-			    same_addr(&w->lsn[k].addr, &addrs[i])) {
+			    listener_same_addr(&w->lsn[k].addr, &addrs[i])) {
 				s->fd = w->lsn[k].fd;
 				w->lsn[k].fd = -1;	/* moved */
 				break;

@@ -48,11 +48,6 @@
 #include "redirect.h"
 #include "steer.h"
 
-static bool same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
-
 /* Make the worker's listeners match GEN: keep, close and open as needed. */
 static int worker_sync_listeners(struct worker *w, struct generation *gen)
 {
@@ -75,7 +70,7 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen)
 
 			s->fd = -1;
 			for (int k = 0; k < w->n_lsn; k++) {
-				if (w->lsn[k].fd >= 0 && same_addr(&w->lsn[k].addr, a)) {
+				if (w->lsn[k].fd >= 0 && listener_same_addr(&w->lsn[k].addr, a)) {
 					s->fd = w->lsn[k].fd;
 					w->lsn[k].fd = -1;	/* moved */
 					break;

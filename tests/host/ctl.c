@@ -34,23 +34,10 @@ FIXTURE(ctl) {
 
 static int write_conf(FIXTURE_DATA(ctl) *self, const char *cert)
 {
-	return tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"workers = 2\n"
-		"control-socket = %s\n"
-		"\n"
-		"[security]\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"\n"
-		"[application Echo]\n"
-		"[port Echo:secure]\n"
-		"listen = 127.0.0.1:%d\n"
-		"backend = 127.0.0.1:%d\n"
-		"transport = tls=1\n",
-		self->sock, cert, pki_file("server.key"), pki_file("root.crt"),
-		self->port, self->echo_port);
+	return pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		.daemon_lines = "workers = 2\n", .control = self->sock,
+		.cert = cert, .port_name = "Echo:secure", .port = self->port,
+		.backend = self->echo_port });
 }
 
 FIXTURE_SETUP(ctl)

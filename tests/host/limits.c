@@ -63,29 +63,22 @@ FIXTURE(limits) {
 
 FIXTURE_SETUP(limits)
 {
+	char control[600];
+
 	self->dir = tl_tmpdir();
 	ASSERT_NE(NULL, self->dir);
 	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
 	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
 	self->port = pki_free_port();
-	ASSERT_EQ(0, tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"workers = 1\n"
-		"handshake-timeout = 1\n"
-		"idle-timeout = 2\n"
-		"max-handshakes = 2\n"
-		"control-socket = %s/control\n"
-		"[security]\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"[port Echo:secure]\n"
-		"listen = 127.0.0.1:%d\n"
-		"backend = 127.0.0.1:%d\n"
-		"transport = tls=1\n",
-		self->dir, pki_file("server-chain.pem"), pki_file("server.key"),
-		pki_file("root.crt"), self->port, self->echo_port));
+	snprintf(control, sizeof(control), "%s/control", self->dir);
+	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		.daemon_lines = "workers = 1\n"
+				"handshake-timeout = 1\n"
+				"idle-timeout = 2\n"
+				"max-handshakes = 2\n",
+		.control = control, .port_name = "Echo:secure",
+		.port = self->port, .backend = self->echo_port }));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 }
 

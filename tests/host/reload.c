@@ -39,20 +39,10 @@ FIXTURE(reload) {
 static int write_conf(FIXTURE_DATA(reload) *self, const char *cert,
 		      const char *extra)
 {
-	return tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"control-socket = %s\n"
-		"[security]\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"%s"
-		"[port Source:secure]\n"
-		"listen = 127.0.0.1:%d\n"
-		"backend = 127.0.0.1:%d\n"
-		"transport = tls=1\n",
-		self->sock, cert, pki_file("server.key"), pki_file("root.crt"),
-		extra, self->port, self->source_port);
+	return pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		.control = self->sock, .cert = cert, .security_lines = extra,
+		.port_name = "Source:secure", .port = self->port,
+		.backend = self->source_port });
 }
 
 FIXTURE_SETUP(reload)

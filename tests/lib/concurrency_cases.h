@@ -107,6 +107,7 @@ FIXTURE(concurrency) {
 
 FIXTURE_SETUP(concurrency)
 {
+	char control[600];
 	struct rlimit rl;
 
 	/* Two descriptors per session here, more in ktlsd and the echo. */
@@ -138,21 +139,12 @@ FIXTURE_SETUP(concurrency)
 	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
 	self->port = pki_free_port();
-	ASSERT_EQ(0, tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"workers = 2\n"
-		"handshake-timeout = 120\n"	/* emulated CPUs in the VM */
-		"control-socket = %s/control\n"
-		"[security]\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"[port Echo:secure]\n"
-		"listen = 127.0.0.1:%d\n"
-		"backend = 127.0.0.1:%d\n"
-		"transport = tls=1\n",
-		self->dir, pki_file("server-chain.pem"), pki_file("server.key"),
-		pki_file("root.crt"), self->port, self->echo_port));
+	snprintf(control, sizeof(control), "%s/control", self->dir);
+	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		.daemon_lines = "workers = 2\n"
+				"handshake-timeout = 120\n",	/* emulated CPUs in the VM */
+		.control = control, .port_name = "Echo:secure",
+		.port = self->port, .backend = self->echo_port }));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 }
 

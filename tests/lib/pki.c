@@ -184,3 +184,32 @@ int pki_free_port(void)
 	close(fd);
 	return port;
 }
+
+int pki_write_port_conf(const char *path, const struct pki_port_conf *c)
+{
+	FILE *f = fopen(path, "w");
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = fprintf(f,
+		"[ktlsd]\n"
+		"%s"
+		"control-socket = %s\n"
+		"[security]\n"
+		"certificate = %s\n"
+		"certificate-key = %s\n"
+		"trusted-ca = %s\n"
+		"%s"
+		"[port %s]\n"
+		"listen = 127.0.0.1:%d\n"
+		"backend = 127.0.0.1:%d\n"
+		"transport = tls=1\n",
+		c->daemon_lines ? c->daemon_lines : "", c->control,
+		c->cert ? c->cert : pki_file("server-chain.pem"),
+		pki_file("server.key"), pki_file("root.crt"),
+		c->security_lines ? c->security_lines : "", c->port_name,
+		c->port, c->backend) < 0;
+	rc |= fclose(f) != 0;
+	return rc ? -1 : 0;
+}

@@ -32,4 +32,18 @@ void pki_peer_stop(struct pki_peer *p);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int pki_free_port(void);
 
+/* The ktlsd configuration most tests need: one secure port. */
+struct pki_port_conf {
+	const char *daemon_lines;	/* more [ktlsd] lines, or NULL */
+	const char *control;		/* control-socket path */
+	const char *cert;		/* certificate; NULL: server-chain.pem */
+	const char *security_lines;	/* more [security] lines, or NULL */
+	const char *port_name;		/* "Echo:secure" */
+	int port;			/* listen = 127.0.0.1:PORT */
+	int backend;			/* backend = 127.0.0.1:BACKEND */
+};
+/* Write C to PATH: the test PKI's server certificate and key and its root
+ * CA at the Host level, one port with transport tls=1. 0 or -1. */
+int pki_write_port_conf(const char *path, const struct pki_port_conf *c);
+
 #endif

@@ -53,19 +53,9 @@ FIXTURE_SETUP(ctl)
 	snprintf(self->out, sizeof(self->out), "%s/out", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
 	self->port = pki_free_port();
-	ASSERT_EQ(0, tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"control-socket = %s\n"
-		"[security]\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"[port Echo:secure]\n"
-		"listen = 127.0.0.1:%d\n"
-		"backend = 127.0.0.1:%d\n"
-		"transport = tls=1\n",
-		self->sock, pki_file("server-chain.pem"), pki_file("server.key"),
-		pki_file("root.crt"), self->port, self->echo_port));
+	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		.control = self->sock, .port_name = "Echo:secure",
+		.port = self->port, .backend = self->echo_port }));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 }
 
