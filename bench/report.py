@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Turn bench/run's results.tsv into tables on stdout and results.json.
 
-usage: report.py RESULTS.tsv NOTES.txt OUT.json "TERMINATORS" IDLE_N
+usage: report.py RESULTS.tsv NOTES.txt OUT.json "TERMINATORS" IDLE_N IDLE_BIG
 The first table shows every terminator per row, then ktlsd divided by the
 best of the others (the anchors): above 1 is better for rates, below 1 is
 better for costs. Then ktlsd against itself: kTLS against userspace mode
@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 
-tsv, notes_path, out_json, terms, idle_n = sys.argv[1:6]
+tsv, notes_path, out_json, terms, idle_n, idle_big = sys.argv[1:7]
 terms = terms.split()
 vals = {}
 with open(tsv) as f:
@@ -43,6 +43,7 @@ ROWS = [
     ("  fraction of AES-128-GCM", "bulk8_frac", True, "%.2f"),
     ("  CPU-s per GiB", "bulk8_cpu_s_per_gib", False, "%.2f"),
     ("KiB per idle session (%s)" % idle_n, "idle_kib_per_session", False, "%.1f"),
+    ("KiB per idle session (%s)" % idle_big, "idle_big_kib_per_session", False, "%.1f"),
 ]
 for t in terms:
     v = vals.get(t, {})

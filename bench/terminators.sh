@@ -64,7 +64,7 @@ start_haproxy() {
 	cat >"$W/haproxy.cfg" <<EOF
 global
 	nbthread 1
-	maxconn 8000
+	maxconn 10100
 defaults
 	mode tcp
 	timeout connect 5s
@@ -101,11 +101,11 @@ start_nginx() {
 	cat >"$W/nginx.conf" <<EOF
 load_module $NGINX_STREAM;
 worker_processes 1;
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile 20000;
 daemon off;
 pid $W/nginx.pid;
 error_log $W/nginx.log error;
-events { worker_connections 8192; }
+events { worker_connections 20000; }
 stream {
 	ssl_certificate $CERT;
 	ssl_certificate_key $KEY;

@@ -9,8 +9,9 @@
  * the TLS_GET_RECORD_TYPE control message.
  *
  * Userspace mode (no kTLS, or a cipher the kernel cannot take): SSL_read
- * and SSL_write through one record-sized buffer per direction, allocated
- * only while bytes are in flight so idle sessions cost little memory.
+ * and SSL_write through one record-sized buffer per direction, held while
+ * bytes flow and freed when a read finds nothing, so idle sessions cost
+ * little memory.
  *
  * Both modes share one pump per direction: read while there is room, write
  * while there is data, stop each side at EAGAIN and ask epoll for exactly
@@ -248,12 +249,11 @@ static enum move flow_out(struct session *s, struct flow *f)
 		atomic_fetch_add(up ? &g_counters.bytes_to_backend :
 				      &g_counters.bytes_to_client, moved);
 	}
-	if (f->buffered == 0 && f->buf) {
-		/* Idle sessions keep no buffer. */
-		free(f->buf);
-		f->buf = NULL;
+	/* An emptied buffer is kept for the next read, which frees it if
+	 * nothing comes: a transfer reuses one buffer, an idle session keeps
+	 * none. */
+	if (f->buffered == 0)
 		f->off = 0;
-	}
 	return m;
 }
 

@@ -38,8 +38,14 @@ static void generation_free(struct generation *gen)
 /* Settings every context needs for a safe handoff to the kernel. */
 static void prepare_for_handoff(SSL_CTX *ctx, const struct cfg_daemon *d)
 {
-	/* Exact-size reads: nothing may sit in OpenSSL's buffer at handoff. */
-	SSL_CTX_set_read_ahead(ctx, 0);
+	bool handoff_possible = g_daemon.ktls_available &&
+				d->offload != OFFLOAD_OFF;
+
+	/* Exact-size reads when a handoff can follow: nothing may sit in
+	 * OpenSSL's buffer then. When none can, read-ahead lets one read()
+	 * bring several records (a handshake's flight, a burst of data)
+	 * instead of two reads for each record, its header and its body. */
+	SSL_CTX_set_read_ahead(ctx, !handoff_possible);
 	/* TLS 1.3 tickets would be sent under the application key before the
 	 * kernel takes over and shift its sequence numbers. */
 	SSL_CTX_set_num_tickets(ctx, 0);
@@ -50,7 +56,7 @@ static void prepare_for_handoff(SSL_CTX *ctx, const struct cfg_daemon *d)
 	/* The traffic secrets of TLS 1.3 reach us only through this hook.
 	 * OpenSSL formats every secret byte by byte for it (a few percent of
 	 * a handshake's CPU), so it is set only when a handoff can happen. */
-	if (g_daemon.ktls_available && d->offload != OFFLOAD_OFF)
+	if (handoff_possible)
 		SSL_CTX_set_keylog_callback(ctx, ktls_keylog_cb);
 }
 
