@@ -5,7 +5,11 @@
  *   loadgen --connect 127.0.0.1:PORT MODE [options]
  *
  * MODE is one of
- *   handshakes  full TLS handshakes, closed as soon as each completes.
+ *   handshakes  full TLS handshakes, each aborted with a TCP reset as
+ *               soon as it completes: the figure is the handshake's, with
+ *               no backend connection in it for any terminator (one that
+ *               sends session tickets would get a reset anyway, its
+ *               unread tickets turning a close into one).
  *               --concurrency C keeps C in flight (saturation), or
  *               --rate R offers R new connections per second (latency).
  *   reqresp     handshake, --request-size bytes written, the same number
@@ -196,8 +200,14 @@ static void conn_watch(struct conn *c, uint32_t events, int op)
 
 static void conn_close(struct conn *c, bool ok)
 {
-	if (ok && c->ssl && c->phase != CONNECTING)
+	if (ok && opt.mode == HANDSHAKES) {
+		struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &abort_close,
+			   sizeof(abort_close));
+	} else if (ok && c->ssl && c->phase != CONNECTING) {
 		SSL_shutdown(c->ssl);	/* one close_notify, no wait */
+	}
 	if (!ok)
 		st.errors++;
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);

@@ -5,7 +5,9 @@
 # into $W, starts the terminator pinned to $TERM_CPU and sets TERM_PID.
 #
 # Inputs: $W (work dir), $CERT/$KEY/$CERTKEY (PEM files), $ECHO_PORT and
-# $SOURCE_PORT (backends), $P_ECHO and $P_SOURCE (TLS ports to listen on).
+# $SOURCE_PORT (backends), $P_ECHO and $P_SOURCE (TLS ports to listen on),
+# $IDLE_BIG (the most sessions held at once: HAProxy refuses to start when
+# its maxconn needs more descriptors than RLIMIT_NOFILE allows).
 # shellcheck disable=SC2034 # TERM_PID is for the caller
 
 start_ktlsd() {
@@ -64,7 +66,7 @@ start_haproxy() {
 	cat >"$W/haproxy.cfg" <<EOF
 global
 	nbthread 1
-	maxconn 10100
+	maxconn $(( ${IDLE_BIG:-1000} + 50 ))
 defaults
 	mode tcp
 	timeout connect 5s

@@ -45,6 +45,9 @@ static const struct {
 	  "direction=\"to_client\"", "counter", NULL },
 	{ CTL_C_KEYUPDATE_CLOSED, "keyupdate_closed", "ktlsd_keyupdate_closed_total", "",
 	  "counter", "kTLS sessions closed on a TLS 1.3 KeyUpdate the kernel cannot follow." },
+	{ CTL_C_RESET_BEFORE_BACKEND, "reset_before_backend", "ktlsd_reset_before_backend_total",
+	  "", "counter", "Clients that reset the connection as their handshake completed: "
+	  "no backend connection was made for them." },
 };
 #define N_METRICS (sizeof(metrics) / sizeof(metrics[0]))
 

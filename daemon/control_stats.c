@@ -90,6 +90,7 @@ static int put_daemon_counters(struct nl_msg *msg)
 		[CTL_C_BYTES_TO_BACKEND] = &g_counters.bytes_to_backend,
 		[CTL_C_BYTES_TO_CLIENT] = &g_counters.bytes_to_client,
 		[CTL_C_KEYUPDATE_CLOSED] = &g_counters.keyupdate_closed,
+		[CTL_C_RESET_BEFORE_BACKEND] = &g_counters.reset_before_backend,
 	};
 	int err = 0;
 

@@ -108,6 +108,7 @@ struct daemon_counters {
 	atomic_ulong bytes_to_backend;
 	atomic_ulong bytes_to_client;
 	atomic_ulong keyupdate_closed;
+	atomic_ulong reset_before_backend;
 };
 
 extern struct daemon_counters g_counters;

@@ -8,10 +8,13 @@
  * resource is released in one place whatever failed.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -378,6 +381,23 @@ static int handoff(struct session *s)
 	return 0;
 }
 
+/*
+ * The client reset the connection as its handshake completed (its RST is
+ * already here: the socket has left ESTABLISHED for CLOSE): nothing can
+ * reach it any more, so there is no key to hand off and no backend to
+ * dial, which would only wake the service for a connection that carries
+ * nothing. A FIN is different: the client may still read (a half-close
+ * before a server-first service's greeting), so it gets its backend.
+ */
+static bool client_reset(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	       ti.tcpi_state == TCP_CLOSE;
+}
+
 static void start_forwarding(struct session *s);
 
 static void step_handshake(struct session *s)
@@ -388,6 +408,11 @@ static void step_handshake(struct session *s)
 		hs_list_remove(s);
 		atomic_fetch_add(&g_counters.handshakes_ok, 1);
 		record_negotiated(s);
+		if (s->conn_index < 0 && client_reset(s->cfd)) {
+			atomic_fetch_add(&g_counters.reset_before_backend, 1);
+			session_close(s, "client reset the connection; backend not contacted");
+			return;
+		}
 		/* Hand off at once: the kernel attaches the tls ULP only to an
 		 * ESTABLISHED socket, and a client that half-closes right
 		 * after its first data would otherwise beat the backend's

@@ -3,8 +3,8 @@
  * Session behaviour at the edges of the data path, shared by the host suite
  * (userspace mode) and the vm suite (kTLS mode; the including file defines
  * SESSION_EXPECT_KTLS): application data right behind the client's
- * Finished, close_notify as a half-close in both directions, and a TLS 1.3
- * KeyUpdate from the peer.
+ * Finished, close_notify as a half-close in both directions, a client that
+ * resets right after its handshake, and a TLS 1.3 KeyUpdate from the peer.
  *
  * The client is an in-process OpenSSL client on a blocking socket, so each
  * step is explicit and exact.
@@ -190,6 +190,90 @@ TEST_F_TIMEOUT(session, close_notify_half_close, 120)
 	/* Then ktlsd's close_notify: a clean end, not a truncation. */
 	EXPECT_EQ(0, SSL_read(ssl, line, sizeof(line)));
 	EXPECT_EQ(SSL_ERROR_ZERO_RETURN, SSL_get_error(ssl, 0));
+	tl_tls_close(ssl);
+}
+
+/* Write what OpenSSL queued in the memory BIO to FD in one write(2). */
+static int flush_queued(BIO *wb, int fd)
+{
+	char *data;
+	long n = BIO_get_mem_data(wb, &data);
+	int rc = n > 0 && write(fd, data, n) != n ? -1 : 0;
+
+	BIO_reset(wb);
+	return rc;
+}
+
+/*
+ * A client that resets the connection as its handshake completes (a port
+ * scanner, a prober that aborts) is dropped: no key handoff, no backend
+ * connection, one count in ktlsctl stats; the next client is served as
+ * usual. ktlsd is stopped while the client's Finished and its RST go out,
+ * so both are there when it looks; a FIN instead would be a half-close and
+ * get its backend (close_notify_half_close above).
+ */
+TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(self->sink_tls),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+	struct timeval tv = { 30, 0 };
+	unsigned char buf[4096], back[4096];
+	char bin[600], sock[600], out[600], needle[64];
+	const char *argv[5];
+	BIO *rb, *wb;
+	int fd, rc, n;
+	SSL *ssl;
+
+	if (variant->version != TLS1_3_VERSION)
+		SKIP(return, "in TLS 1.2 the server's Finished comes last: a reset "
+			     "before it fails the handshake instead");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&a, sizeof(a)));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssl = SSL_new(self->ctx);
+	rb = BIO_new(BIO_s_mem());
+	wb = BIO_new(BIO_s_mem());
+	ASSERT_NE(NULL, ssl);
+	SSL_set_bio(ssl, rb, wb);
+	while ((rc = SSL_connect(ssl)) != 1) {
+		ASSERT_EQ(SSL_ERROR_WANT_READ, SSL_get_error(ssl, rc));
+		ASSERT_EQ(0, flush_queued(wb, fd));
+		n = read(fd, buf, sizeof(buf));
+		ASSERT_LT(0, n);
+		BIO_write(rb, buf, n);
+	}
+	/* Our Finished is queued, not sent. */
+	ASSERT_EQ(0, kill(self->daemon.pid, SIGSTOP));
+	EXPECT_EQ(0, flush_queued(wb, fd));
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+	close(fd);
+	SSL_free(ssl);
+	ASSERT_EQ(0, kill(self->daemon.pid, SIGCONT));
+	ASSERT_EQ(0, tl_wait_file_contains(self->log, "backend not contacted",
+					   30000));
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	snprintf(sock, sizeof(sock), "%s/control", self->dir);
+	snprintf(out, sizeof(out), "%s/stats.out", self->dir);
+	argv[0] = bin;
+	argv[1] = "-s";
+	argv[2] = sock;
+	argv[3] = "stats";
+	argv[4] = NULL;
+	ASSERT_EQ(0, tl_run(argv, NULL, out, NULL, 30000));
+	snprintf(needle, sizeof(needle), "%-24s %d\n", "reset_before_backend", 1);
+	EXPECT_EQ(1, tl_file_contains(out, needle));
+
+	/* The next client is served. */
+	ssl = tl_tls_connect(self->ctx, self->echo_tls);
+	ASSERT_NE(NULL, ssl);
+	RAND_bytes(buf, sizeof(buf));
+	EXPECT_EQ((int)sizeof(buf), SSL_write(ssl, buf, sizeof(buf)));
+	EXPECT_EQ(0, read_exact(ssl, back, sizeof(back)));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(buf)));
 	tl_tls_close(ssl);
 }
 
