@@ -140,6 +140,34 @@ static void raise_fd_limit(void)
 	}
 }
 
+/*
+ * Install GEN, then bring the eBPF maps and cgroup attachments in line with
+ * it. The kernel can still say no after every check passed (a cgroup whose
+ * hook another tool holds exclusively, a full map): then the generation
+ * that ran before is installed again, the maps and attachments follow it
+ * back, and -1 says the reload was refused. The workers are told only of a
+ * reload that took; one that saw GEN in between keeps its sessions on it.
+ */
+static int apply_kernel_side(struct generation *gen)
+{
+	struct generation *old = generation_get();
+	struct generation *cur;
+
+	generation_install(gen);
+	if (steer_update(gen->cfg) == 0 && redirect_update(gen) == 0) {
+		generation_put(old);
+		return 0;
+	}
+	generation_install(old);	/* hands our reference over */
+	cur = generation_get();
+	if (cur) {
+		steer_update(cur->cfg);
+		redirect_update(cur);
+	}
+	generation_put(cur);
+	return -1;
+}
+
 int daemon_reload(FILE *diag)
 {
 	struct generation *gen;
@@ -150,10 +178,16 @@ int daemon_reload(FILE *diag)
 	if (!gen) {
 		log_err("reload refused: %s has errors; the running configuration "
 			"stays in force", g_daemon.config_path);
+	} else if (apply_kernel_side(gen) < 0) {
+		log_err("reload refused: the kernel did not take the new port "
+			"takeover or redirection (see above); the running "
+			"configuration stays in force");
+		if (diag)
+			fprintf(diag, "reload refused: the kernel did not take the new "
+				"port takeover or redirection (the daemon's log says "
+				"why); the running configuration stays in force\n");
+		gen = NULL;
 	} else {
-		generation_install(gen);
-		steer_update(gen->cfg);
-		redirect_update(gen);
 		workers_notify_reload();
 		log_notice("configuration reloaded");
 	}

@@ -24,7 +24,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "kselftest_harness.h"
 #include "netns.h"
@@ -120,8 +123,10 @@ static int start_servers(FIXTURE_DATA(redirect) *self)
 	return start_server(self, &self->wrong, wrong, "wrong.log");
 }
 
-/* The configuration; WITH_MUTUAL false leaves App->Mutual out. */
-static int write_conf(FIXTURE_DATA(redirect) *self, bool with_mutual)
+/* The configuration; WITH_MUTUAL false leaves App->Mutual out; EXTRA is
+ * appended (more applications). */
+static int write_conf_extra(FIXTURE_DATA(redirect) *self, bool with_mutual,
+			    const char *extra)
 {
 	char mutual[1024] = "";
 
@@ -149,9 +154,15 @@ static int write_conf(FIXTURE_DATA(redirect) *self, bool with_mutual)
 		"[connection App->Wrong]\n"
 		"server = other.test:%d\n"
 		"trusted-ca = %s\n"
-		"tls-target-name-check = host\n",
+		"tls-target-name-check = host\n"
+		"%s",
 		(int)getpid(), self->dir, self->cgroup, mutual, PORT_WRONG,
-		pki_file("root.crt"));
+		pki_file("root.crt"), extra);
+}
+
+static int write_conf(FIXTURE_DATA(redirect) *self, bool with_mutual)
+{
+	return write_conf_extra(self, with_mutual, "");
 }
 
 FIXTURE_SETUP(redirect)
@@ -470,4 +481,80 @@ TEST_F(redirect, reload_removes_and_adds_a_server_then_stop)
 	EXPECT_EQ(APP_CONNECT_EPERM, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
 }
 
+/*
+ * A program attached to CGROUP's connect4 hook the old way, without
+ * BPF_F_ALLOW_MULTI: the hook is then held exclusively, as another tool
+ * may hold it, and ktlsd's attachment there fails although the cgroup
+ * exists and passes every check. Returns the program's fd, or -1.
+ */
+static int hold_connect4_hook(const char *cgroup)
+{
+	const struct bpf_insn allow[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts,
+		    .expected_attach_type = BPF_CGROUP_INET4_CONNECT);
+	int cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int prog = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "hold", "GPL",
+				 allow, 2, &opts);
+
+	if (cg < 0 || prog < 0 ||
+	    bpf_prog_attach(prog, cg, BPF_CGROUP_INET4_CONNECT, 0) < 0) {
+		if (prog >= 0)
+			close(prog);
+		prog = -1;
+	}
+	if (cg >= 0)
+		close(cg);
+	return prog;
+}
+
+/*
+ * A reload whose new application cgroup cannot take ktlsd's programs (its
+ * connect4 hook is held exclusively) is refused after every check passed:
+ * ktlsctl reload says so and exits 1, the running configuration stays, and
+ * nothing of the new one is left attached.
+ */
+TEST_F(redirect, reload_refused_when_the_kernel_refuses_an_attach)
+{
+	char second[600], extra[1024], out[600];
+	__u32 ids[8], n;
+	int prog, cg;
+
+	snprintf(second, sizeof(second), "%s-held", self->cgroup);
+	ASSERT_EQ(0, mkdir(second, 0755));
+	prog = hold_connect4_hook(second);
+	ASSERT_LE(0, prog) TH_LOG("cannot hold the connect4 hook: %s", strerror(errno));
+	snprintf(extra, sizeof(extra),
+		 "\n[application Held]\n"
+		 "cgroup = %s\n"
+		 "\n"
+		 "[connection Held->Other]\n"
+		 "server = other.test:7499\n"
+		 "trusted-ca = %s\n", second, pki_file("root.crt"));
+	ASSERT_EQ(0, write_conf_extra(self, true, extra));
+	EXPECT_EQ(1, reload(self));
+	snprintf(out, sizeof(out), "%s/reload.out", self->dir);
+	EXPECT_EQ(1, tl_file_contains(out, "reload refused"));
+	EXPECT_EQ(1, tl_file_contains(self->log, "cannot attach ktlsd_connect4"));
+
+	/* The running configuration is still the one in force. */
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+	/* And none of ktlsd's links was left on the refused cgroup. */
+	cg = open(second, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, cg);
+	n = 8;
+	ASSERT_EQ(0, bpf_prog_query(cg, BPF_CGROUP_INET6_CONNECT, 0, NULL, ids, &n));
+	EXPECT_EQ(0, n);
+	n = 8;
+	ASSERT_EQ(0, bpf_prog_query(cg, BPF_CGROUP_INET4_CONNECT, 0, NULL, ids, &n));
+	EXPECT_EQ(1, n);	/* the holder only */
+	EXPECT_EQ(0, bpf_prog_detach2(prog, cg, BPF_CGROUP_INET4_CONNECT));
+	close(cg);
+	close(prog);
+	EXPECT_EQ(0, rmdir(second));
+}
+
 #endif
+
