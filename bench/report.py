@@ -16,12 +16,12 @@ import sys
 
 tsv, notes_path, out_json, terms, idle_n, idle_big = sys.argv[1:7]
 terms = terms.split()
-# A metric measured in several rounds (bench/run alternates the
-# terminators, round after round) is kept whole in "rounds" and shown as
-# its best round: other work on the machine only ever adds CPU time and
-# takes away speed, so the best round is the one it disturbed least.
-# Errors are summed.
-HIGHER = ("_per_s", "_mbps", "_rate")
+# A metric measured in several rounds (bench/run runs the terminators one
+# after the other in each round) is kept whole in "rounds" and shown as its
+# median round; errors are summed. The ratio column is the median over the
+# rounds of ktlsd against the best anchor of the same round: other work on
+# a shared machine moves from minute to minute, and within a round it
+# weighs on every terminator alike.
 rounds = {}
 with open(tsv) as f:
     for line in f:
@@ -33,13 +33,14 @@ with open(tsv) as f:
 vals = {}
 for name, metrics in rounds.items():
     for metric, xs in metrics.items():
-        if metric.endswith("_errors"):
-            best = sum(xs)
-        elif metric.endswith(HIGHER):
-            best = max(xs)
-        else:
-            best = min(xs)
-        vals.setdefault(name, {})[metric] = best
+        ys = sorted(xs)
+        mid = (ys[(len(ys) - 1) // 2] + ys[len(ys) // 2]) / 2
+        vals.setdefault(name, {})[metric] = sum(xs) if metric.endswith("_errors") else mid
+
+
+def median(xs):
+    ys = sorted(xs)
+    return (ys[(len(ys) - 1) // 2] + ys[len(ys) // 2]) / 2 if ys else None
 ref = vals.get("openssl", {})
 aes = ref.get("aes128gcm_mbps")
 rate = vals.get(terms[0], {}).get("latency_rate", 0) if terms else 0
@@ -88,6 +89,19 @@ for label, metric, higher, fmt in ROWS if present else []:
     if k is not None and others:
         best = max(others) if higher else min(others)
         ratio = k / best if best else None
+    # Round by round where every terminator has the round (bulk_frac rows
+    # follow their MB/s rows).
+    base = metric.replace("_frac", "_mbps")
+    kr = rounds.get("ktlsd", {}).get(base, [])
+    ar = [rounds[t].get(base, []) for t in anchors if t in rounds]
+    if len(kr) > 1 and ar and all(len(a) == len(kr) for a in ar):
+        per_round = []
+        for i, kv in enumerate(kr):
+            b = (max if higher else min)(a[i] for a in ar)
+            if b:
+                per_round.append(kv / b)
+        ratio = median(per_round) if per_round else ratio
+        row["ktlsd_over_best_anchor_by_round"] = per_round
     row["ktlsd_over_best_anchor"] = ratio
     result_rows.append(row)
     print("%-*s" % (width, label) + "".join(cells) +
