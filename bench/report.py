@@ -22,6 +22,13 @@ terms = terms.split()
 # rounds of ktlsd against the best anchor of the same round: other work on
 # a shared machine moves from minute to minute, and within a round it
 # weighs on every terminator alike.
+
+
+def median(xs):
+    ys = sorted(xs)
+    return (ys[(len(ys) - 1) // 2] + ys[len(ys) // 2]) / 2 if ys else None
+
+
 rounds = {}
 with open(tsv) as f:
     for line in f:
@@ -33,14 +40,8 @@ with open(tsv) as f:
 vals = {}
 for name, metrics in rounds.items():
     for metric, xs in metrics.items():
-        ys = sorted(xs)
-        mid = (ys[(len(ys) - 1) // 2] + ys[len(ys) // 2]) / 2
-        vals.setdefault(name, {})[metric] = sum(xs) if metric.endswith("_errors") else mid
-
-
-def median(xs):
-    ys = sorted(xs)
-    return (ys[(len(ys) - 1) // 2] + ys[len(ys) // 2]) / 2 if ys else None
+        vals.setdefault(name, {})[metric] = \
+            sum(xs) if metric.endswith("_errors") else median(xs)
 ref = vals.get("openssl", {})
 aes = ref.get("aes128gcm_mbps")
 rate = vals.get(terms[0], {}).get("latency_rate", 0) if terms else 0
