@@ -46,10 +46,14 @@ ref = vals.get("openssl", {})
 aes = ref.get("aes128gcm_mbps")
 rate = vals.get(terms[0], {}).get("latency_rate", 0) if terms else 0
 
-# (label, metric, higher_is_better, format)
+# (label, metric, higher_is_better, format); None: a share, no ratio
 ROWS = [
     ("full handshakes/s (saturation)", "handshakes_per_s", True, "%.0f"),
     ("  CPU-us per handshake", "handshakes_cpu_us", False, "%.0f"),
+    ("  k instructions per handshake", "hs_instr_k", False, "%.0f"),
+    ("    % of them in OpenSSL", "hs_instr_openssl_pct", None, "%.0f"),
+    ("    % in libc", "hs_instr_libc_pct", None, "%.0f"),
+    ("    % in the terminator itself", "hs_instr_own_pct", None, "%.1f"),
     ("handshake p50 us at %d/s" % rate, "latency_p50_us", False, "%.0f"),
     ("handshake p99 us at %d/s" % rate, "latency_p99_us", False, "%.0f"),
     ("handshake+req/resp per s", "reqresp_per_s", True, "%.0f"),
@@ -87,7 +91,7 @@ for label, metric, higher, fmt in ROWS if present else []:
     ratio = None
     k = vals.get("ktlsd", {}).get(metric)
     others = [vals[t][metric] for t in anchors if metric in vals[t]]
-    if k is not None and others:
+    if k is not None and others and higher is not None:
         best = max(others) if higher else min(others)
         ratio = k / best if best else None
     # Round by round where every terminator has the round (bulk_frac rows
@@ -95,7 +99,8 @@ for label, metric, higher, fmt in ROWS if present else []:
     base = metric.replace("_frac", "_mbps")
     kr = rounds.get("ktlsd", {}).get(base, [])
     ar = [rounds[t].get(base, []) for t in anchors if t in rounds]
-    if len(kr) > 1 and ar and all(len(a) == len(kr) for a in ar):
+    if len(kr) > 1 and ar and all(len(a) == len(kr) for a in ar) and \
+            higher is not None:
         per_round = []
         for i, kv in enumerate(kr):
             b = (max if higher else min)(a[i] for a in ar)

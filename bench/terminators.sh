@@ -7,8 +7,13 @@
 # Inputs: $W (work dir), $CERT/$KEY/$CERTKEY (PEM files), $ECHO_PORT and
 # $SOURCE_PORT (backends), $P_ECHO and $P_SOURCE (TLS ports to listen on),
 # $IDLE_BIG (the most sessions held at once: HAProxy refuses to start when
-# its maxconn needs more descriptors than RLIMIT_NOFILE allows).
+# its maxconn needs more descriptors than RLIMIT_NOFILE allows), and
+# optionally $TERM_WRAP (a command the terminator runs under, such as
+# valgrind) with $START_WAIT (seconds to wait for it to listen; default 20).
 # shellcheck disable=SC2034 # TERM_PID is for the caller
+# shellcheck disable=SC2086 # $TERM_WRAP is a command line: split it
+TERM_WRAP=${TERM_WRAP:-}
+START_WAIT=${START_WAIT:-20}
 
 start_ktlsd() {
 	cat >"$W/ktlsd.conf" <<EOF
@@ -30,10 +35,10 @@ listen = 127.0.0.1:$P_SOURCE
 backend = 127.0.0.1:$SOURCE_PORT
 transport = tls=1
 EOF
-	taskset -c "$TERM_CPU" "$BUILD/ktlsd" -c "$W/ktlsd.conf" \
+	taskset -c "$TERM_CPU" $TERM_WRAP "$BUILD/ktlsd" -c "$W/ktlsd.conf" \
 		>"$W/ktlsd.out" 2>"$W/ktlsd.log" &
 	TERM_PID=$!
-	wait_line "$W/ktlsd.out" "ktlsd ready" 20
+	wait_line "$W/ktlsd.out" "ktlsd ready" "$START_WAIT"
 }
 
 # Debian's stunnel runs one thread per connection (its pthread model);
@@ -56,7 +61,7 @@ cert = $CERT
 key = $KEY
 options = NO_TICKET
 EOF
-	taskset -c "$TERM_CPU" stunnel4 "$W/stunnel.conf" \
+	taskset -c "$TERM_CPU" $TERM_WRAP stunnel4 "$W/stunnel.conf" \
 		>"$W/stunnel.out" 2>"$W/stunnel.log" &
 	TERM_PID=$!
 	wait_listen "$P_ECHO" && wait_listen "$P_SOURCE"
@@ -83,7 +88,7 @@ backend echo
 backend source
 	server s 127.0.0.1:$SOURCE_PORT
 EOF
-	taskset -c "$TERM_CPU" haproxy -db -f "$W/haproxy.cfg" \
+	taskset -c "$TERM_CPU" $TERM_WRAP haproxy -db -f "$W/haproxy.cfg" \
 		>"$W/haproxy.out" 2>"$W/haproxy.log" &
 	TERM_PID=$!
 	wait_listen "$P_ECHO" && wait_listen "$P_SOURCE"
@@ -117,7 +122,7 @@ stream {
 	server { listen 127.0.0.1:$P_SOURCE ssl; proxy_pass 127.0.0.1:$SOURCE_PORT; }
 }
 EOF
-	taskset -c "$TERM_CPU" nginx -e "$W/nginx.log" -p "$W" -c "$W/nginx.conf" \
+	taskset -c "$TERM_CPU" $TERM_WRAP nginx -e "$W/nginx.log" -p "$W" -c "$W/nginx.conf" \
 		>"$W/nginx.out" 2>&1 &
 	TERM_PID=$!
 	wait_listen "$P_ECHO" && wait_listen "$P_SOURCE"
