@@ -105,8 +105,13 @@ nginx_usable() {
 }
 
 start_nginx() {
+	local user=
+	# A worker that switched to nobody is no longer dumpable, and
+	# callgrind_control (vgdb) cannot reach it without CAP_SYS_PTRACE.
+	[ -n "$TERM_WRAP" ] && user="user root;"
 	cat >"$W/nginx.conf" <<EOF
 load_module $NGINX_STREAM;
+$user
 worker_processes 1;
 worker_rlimit_nofile 20000;
 daemon off;
