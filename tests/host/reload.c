@@ -4,10 +4,12 @@
  * middle of a transfer, the configuration is changed to a new certificate
  * and reloaded with ktlsctl. The next handshake must present the new
  * certificate, a broken configuration must be refused with the old one
- * staying in force, and the running session must finish byte-exact.
+ * staying in force, and the running session must finish byte-exact. A
+ * configuration the kernel side cannot take is refused the same way.
  */
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -156,6 +158,54 @@ TEST_F_TIMEOUT(reload, rotation_during_transfer, 120)
 	snprintf(expect, sizeof(expect), "source %u %s", DOWNLOAD, hex);
 	EXPECT_STREQ(expect, line);
 	tl_tls_close(running);
+}
+
+/*
+ * A reload whose new steered port the kernel side cannot take (its
+ * bpf-pin-dir is not on a bpf file system) is refused as a whole: the
+ * previous configuration keeps serving, and reloading it again works.
+ */
+TEST_F(reload, refused_when_steering_cannot_start)
+{
+	char daemon_lines[700], extra[300], serial[80], again[80];
+	int steered_port = pki_free_port();
+	SSL *ssl;
+	FILE *f;
+
+	ssl = tl_tls_connect(self->ctx, self->port);
+	ASSERT_NE(NULL, ssl);
+	peer_serial(ssl, serial, sizeof(serial));
+	tl_tls_close(ssl);
+
+	snprintf(daemon_lines, sizeof(daemon_lines), "bpf-pin-dir = %s/pins\n",
+		 self->dir);
+	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		.daemon_lines = daemon_lines, .control = self->sock,
+		.cert = pki_file("server-cnonly-chain.pem"),
+		.port_name = "Source:secure", .port = self->port,
+		.backend = self->source_port }));
+	snprintf(extra, sizeof(extra),
+		 "[port Legacy:steered]\nlisten = 127.0.0.1:%d\n"
+		 "backend = 127.0.0.1:%d\ntransport = tls=1\nsteer = yes\n",
+		 steered_port, steered_port);
+	f = fopen(self->conf, "a");
+	ASSERT_NE(NULL, f);
+	fputs(extra, f);
+	ASSERT_EQ(0, fclose(f));
+
+	EXPECT_EQ(1, ctl_reload(self));
+	EXPECT_EQ(1, tl_file_contains(self->out, "reload refused"));
+	EXPECT_EQ(1, tl_file_contains(self->log, "is not on a bpf file system"));
+	/* Still the certificate of before: the new one came with the
+	 * refused configuration. */
+	ssl = tl_tls_connect(self->ctx, self->port);
+	ASSERT_NE(NULL, ssl);
+	peer_serial(ssl, again, sizeof(again));
+	tl_tls_close(ssl);
+	EXPECT_STREQ(serial, again);
+
+	ASSERT_EQ(0, write_conf(self, pki_file("server-chain.pem"), ""));
+	EXPECT_EQ(0, ctl_reload(self));
 }
 
 TEST_HARNESS_MAIN
