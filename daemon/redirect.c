@@ -404,10 +404,19 @@ static int open_listeners(void)
 		int fd = steer_loopback_listener(fam[i], socks, idx[i],
 						 &rd.lsn_addr[rd.n_lsn]);
 
-		if (fd >= 0)
-			rd.lsn_fd[rd.n_lsn++] = fd;
-		else if (fam[i] == AF_INET)
-			return -1;	/* IPv6 is optional */
+		char txt[80];
+
+		if (fd < 0) {
+			if (fam[i] == AF_INET)
+				return -1;	/* IPv6 is optional */
+			continue;
+		}
+		/* Said once, so that an operator who finds ktlsd listening
+		 * on a loopback port of its own knows what it is for. */
+		sockaddr_text((struct sockaddr *)&rd.lsn_addr[rd.n_lsn].ss, txt,
+			      sizeof(txt));
+		log_notice("redirect: redirected connects arrive on %s", txt);
+		rd.lsn_fd[rd.n_lsn++] = fd;
 	}
 	return 0;
 }

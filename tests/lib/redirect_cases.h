@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -479,6 +480,50 @@ TEST_F(redirect, reload_removes_and_adds_a_server_then_stop)
 	EXPECT_EQ(0, tl_stop(&self->daemon));
 	self->daemon_running = false;
 	EXPECT_EQ(APP_CONNECT_EPERM, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+}
+
+/*
+ * A connection to ktlsd's redirect listener that no connect hook sent there
+ * (a local process dialling that loopback port itself) has no recorded
+ * destination: ktlsd closes it without contacting any server, and goes on
+ * serving the application.
+ */
+TEST_F(redirect, direct_connect_to_the_redirect_listener_is_closed)
+{
+	const char *key = "redirected connects arrive on 127.0.0.1:";
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { 20, 0 };
+	char text[16384], buf[16];
+	const char *at;
+	ssize_t got;
+	size_t n;
+	FILE *f;
+	int fd;
+
+	f = fopen(self->log, "r");
+	ASSERT_NE(NULL, f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	at = strstr(text, key);
+	ASSERT_NE(NULL, at) TH_LOG("the log does not name the listener");
+	a.sin_port = htons(atoi(at + strlen(key)));
+	ASSERT_NE(0, a.sin_port);
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&a, sizeof(a)));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	EXPECT_EQ(6, write(fd, "hello\n", 6));
+	got = read(fd, buf, sizeof(buf));
+	/* An end of stream or a reset, not a timeout. */
+	EXPECT_TRUE(got == 0 || (got < 0 && errno == ECONNRESET))
+		TH_LOG("read gave %zd (%s)", got, strerror(errno));
+	close(fd);
+	EXPECT_EQ(0, tl_wait_file_contains(self->log, "no destination recorded",
+					   20000));
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
 }
 
 /*
