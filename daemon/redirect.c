@@ -403,7 +403,6 @@ static int open_listeners(void)
 	for (int i = 0; i < STEER_MAX_LISTENERS; i++) {
 		int fd = steer_loopback_listener(fam[i], socks, idx[i],
 						 &rd.lsn_addr[rd.n_lsn]);
-
 		char txt[80];
 
 		if (fd < 0) {
@@ -411,7 +410,7 @@ static int open_listeners(void)
 				return -1;	/* IPv6 is optional */
 			continue;
 		}
-		/* Said once, so that an operator who finds ktlsd listening
+		/* Said at start, so that an operator who finds ktlsd listening
 		 * on a loopback port of its own knows what it is for. */
 		sockaddr_text((struct sockaddr *)&rd.lsn_addr[rd.n_lsn].ss, txt,
 			      sizeof(txt));
