@@ -72,7 +72,7 @@ FIXTURE_SETUP(session)
 		"backend = 127.0.0.1:%d\n"
 		"transport = tls=1\n"
 		"[port Sink:secure]\n"
-		"listen = 127.0.0.1:%d\n"
+		"listen = *:%d\n"		/* IPv6 too: the reset case */
 		"backend = 127.0.0.1:%d\n"
 		"transport = tls=1\n",
 		self->dir, pki_file("server-chain.pem"), pki_file("server.key"),
@@ -225,33 +225,41 @@ static int flush_queued(BIO *wb, int fd)
 }
 
 /*
- * A client that resets the connection as its handshake completes (a port
- * scanner, a prober that aborts) is dropped: no key handoff, no backend
- * connection, one count in ktlsctl stats; the next client is served as
- * usual. ktlsd is stopped while the client's Finished and its RST go out,
- * so both are there when it looks; a FIN instead would be a half-close and
- * get its backend (close_notify_half_close above).
+ * One client of FAMILY (loopback) that completes its handshake with the
+ * sink port and resets the connection at once. ktlsd is stopped while the
+ * client's Finished and its RST go out, so both are there when it looks.
+ * Returns when ktlsd has logged this client's close without a backend.
  */
-TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
+static void reset_right_after_handshake(struct __test_metadata *_metadata,
+					FIXTURE_DATA(session) *self, int family)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_port = htons(self->sink_tls),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(self->sink_tls),
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
 	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
 	struct timeval tv = { 30, 0 };
+	struct sockaddr_storage me;
+	socklen_t mlen = sizeof(me);
 	unsigned char buf[4096];
-	char bin[600], sock[600], out[600], needle[64];
-	const char *argv[5], *step;
+	char needle[160];
 	BIO *rb, *wb;
 	int fd, rc, n;
 	SSL *ssl;
 
-	if (variant->version != TLS1_3_VERSION)
-		SKIP(return, "in TLS 1.2 the server's Finished comes last: a reset "
-			     "before it fails the handshake instead");
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd = socket(family, SOCK_STREAM, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(0, family == AF_INET6 ?
+		  connect(fd, (struct sockaddr *)&a6, sizeof(a6)) :
+		  connect(fd, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&me, &mlen));
+	snprintf(needle, sizeof(needle),
+		 family == AF_INET6 ? "[::1]:%d: closed: client reset" :
+				      "127.0.0.1:%d: closed: client reset",
+		 ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port :
+					    ((struct sockaddr_in *)&me)->sin_port));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ssl = SSL_new(self->ctx);
 	rb = BIO_new(BIO_s_mem());
@@ -272,8 +280,28 @@ TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
 	close(fd);
 	SSL_free(ssl);
 	ASSERT_EQ(0, kill(self->daemon.pid, SIGCONT));
-	ASSERT_EQ(0, tl_wait_file_contains(self->log, "backend not contacted",
-					   30000));
+	ASSERT_EQ(0, tl_wait_file_contains(self->log, needle, 30000))
+		TH_LOG("no \"%s\" in the log", needle);
+	EXPECT_EQ(1, tl_file_contains(self->log, "backend not contacted"));
+}
+
+/*
+ * A client that resets the connection as its handshake completes (a port
+ * scanner, a prober that aborts) is dropped, over IPv4 and over IPv6: no
+ * key handoff, no backend connection, one count each in ktlsctl stats; the
+ * next client is served as usual. A FIN instead would be a half-close and
+ * get its backend (close_notify_half_close above).
+ */
+TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
+{
+	char bin[600], sock[600], out[600], needle[64];
+	const char *argv[5], *step;
+
+	if (variant->version != TLS1_3_VERSION)
+		SKIP(return, "in TLS 1.2 the server's Finished comes last: a reset "
+			     "before it fails the handshake instead");
+	reset_right_after_handshake(_metadata, self, AF_INET);
+	reset_right_after_handshake(_metadata, self, AF_INET6);
 
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	snprintf(sock, sizeof(sock), "%s/control", self->dir);
@@ -284,7 +312,7 @@ TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
 	argv[3] = "stats";
 	argv[4] = NULL;
 	ASSERT_EQ(0, tl_run(argv, NULL, out, NULL, 30000));
-	snprintf(needle, sizeof(needle), "%-24s %d\n", "reset_before_backend", 1);
+	snprintf(needle, sizeof(needle), "%-24s %d\n", "reset_before_backend", 2);
 	EXPECT_EQ(1, tl_file_contains(out, needle));
 
 	/* The next client is served. */
