@@ -36,26 +36,6 @@ static const char *const stand_ins[][2] = {
 	{ "/etc/sec/crl/crllist.pem", "crl.pem" },
 };
 
-static char *read_all(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, n + 1);
-	if (buf && fread(buf, 1, n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
 /* TEXT with every occurrence of FROM replaced by TO (new string). */
 static char *replace_all(const char *text, const char *from, const char *to)
 {
@@ -90,7 +70,7 @@ static const char *const host_stand_ins[][2] = {
 /* Copy EXAMPLE into DIR with the PKI standing in for /etc/sec. */
 static int localise(const char *example, const char *dir, char *out, size_t len)
 {
-	char *text = read_all(example);
+	char *text = tl_read_file(example);
 	const char *base = strrchr(example, '/');
 
 	if (!text)
@@ -198,7 +178,7 @@ TEST_F(check, key_mismatch_is_refused)
 	char *text;
 
 	ASSERT_EQ(0, localise(variant->example, self->dir, conf, sizeof(conf)));
-	text = read_all(conf);
+	text = tl_read_file(conf);
 	ASSERT_NE(NULL, text);
 	if (!strstr(text, pki_file("server.key")) && !strstr(text, pki_file("client.key"))) {
 		free(text);

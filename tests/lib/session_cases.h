@@ -224,6 +224,9 @@ static int flush_queued(BIO *wb, int fd)
 	return rc;
 }
 
+/* ktlsd's log line for such a client, after its address. */
+#define RESET_CLOSE_REASON "client reset the connection; backend not contacted"
+
 /*
  * One client of FAMILY (loopback) that completes its handshake with the
  * sink port and resets the connection at once. ktlsd is stopped while the
@@ -256,8 +259,9 @@ static void reset_right_after_handshake(struct __test_metadata *_metadata,
 		  connect(fd, (struct sockaddr *)&a, sizeof(a)));
 	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&me, &mlen));
 	snprintf(needle, sizeof(needle),
-		 family == AF_INET6 ? "[::1]:%d: closed: client reset" :
-				      "127.0.0.1:%d: closed: client reset",
+		 family == AF_INET6 ?
+			"[::1]:%d: closed: " RESET_CLOSE_REASON :
+			"127.0.0.1:%d: closed: " RESET_CLOSE_REASON,
 		 ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port :
 					    ((struct sockaddr_in *)&me)->sin_port));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -282,7 +286,6 @@ static void reset_right_after_handshake(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, kill(self->daemon.pid, SIGCONT));
 	ASSERT_EQ(0, tl_wait_file_contains(self->log, needle, 30000))
 		TH_LOG("no \"%s\" in the log", needle);
-	EXPECT_EQ(1, tl_file_contains(self->log, "backend not contacted"));
 }
 
 /*

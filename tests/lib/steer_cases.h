@@ -377,28 +377,25 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 static int steer_stats_of_port(FIXTURE_DATA(steer) *self, unsigned long long *steered,
 			       unsigned long long *dropped)
 {
-	char bin[512], sock[600], key[48], text[8192];
+	char bin[512], sock[600], key[48], *text;
 	const char *argv[] = { bin, "-s", sock, "stats", "--json", NULL };
 	const char *entry;
-	FILE *f;
-	size_t n;
+	int rc = -1;
 
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	snprintf(sock, sizeof(sock), "%s/control", self->dir);
 	if (tl_run(argv, NULL, self->out, self->err, 20000) != 0)
 		return -1;
-	f = fopen(self->out, "r");
-	if (!f)
+	text = tl_read_file(self->out);
+	if (!text)
 		return -1;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
 	snprintf(key, sizeof(key), "{\"port\":%d,", self->port);
 	entry = strstr(text, key);
-	if (!entry || sscanf(entry + strlen(key), "\"steered\":%llu,\"dropped\":%llu",
-			     steered, dropped) != 2)
-		return -1;
-	return 0;
+	if (entry && sscanf(entry + strlen(key), "\"steered\":%llu,\"dropped\":%llu",
+			    steered, dropped) == 2)
+		rc = 0;
+	free(text);
+	return rc;
 }
 
 /* The per-port counters of the takeover reach `ktlsctl stats`: a TLS

@@ -301,25 +301,33 @@ int tl_write_file(const char *path, const char *fmt, ...)
 	return fclose(f);
 }
 
-int tl_file_contains(const char *path, const char *needle)
+char *tl_read_file(const char *path)
 {
+	FILE *f = fopen(path, "r");
 	char *buf;
 	long len;
-	int found;
-	FILE *f = fopen(path, "r");
 
 	if (!f)
-		return -1;
+		return NULL;
 	fseek(f, 0, SEEK_END);
 	len = ftell(f);
 	rewind(f);
-	buf = calloc(1, len + 1);
-	if (!buf || fread(buf, 1, len, f) != (size_t)len) {
+	buf = len < 0 ? NULL : calloc(1, len + 1);
+	if (buf && fread(buf, 1, len, f) != (size_t)len) {
 		free(buf);
-		fclose(f);
-		return -1;
+		buf = NULL;
 	}
 	fclose(f);
+	return buf;
+}
+
+int tl_file_contains(const char *path, const char *needle)
+{
+	char *buf = tl_read_file(path);
+	int found;
+
+	if (!buf)
+		return -1;
 	found = strstr(buf, needle) != NULL;
 	free(buf);
 	return found;

@@ -51,6 +51,8 @@ int tl_random_file(const char *path, size_t bytes);
 int tl_sha256_file(const char *path, char hex[65]);
 int tl_write_file(const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The whole file, NUL-terminated, to be freed; NULL if unreadable. */
+char *tl_read_file(const char *path);
 /* 1 if the file contains NEEDLE, 0 if not, -1 if unreadable. */
 int tl_file_contains(const char *path, const char *needle);
 /* Wait (inotify, at most TIMEOUT_MS) until the file contains NEEDLE: for
