@@ -132,7 +132,10 @@ $(BUILD)/ktlsd: $(BUILD)/daemon/main.o $(LIBKTLSD)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/ktlsctl: $(CTL_SRCS:%.c=$(BUILD)/%.o) $(LIBKTLSD)
+# ktlsctl shares only include/ktlsd/ with the daemon: it neither sees the
+# daemon's private headers nor links its code.
+$(BUILD)/ctl/%.o: CPPFLAGS := $(filter-out -Idaemon,$(CPPFLAGS))
+$(BUILD)/ktlsctl: $(CTL_SRCS:%.c=$(BUILD)/%.o)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -166,7 +166,10 @@ static int receive(int fd, uint32_t seq, ctl_reply_fn fn, void *arg, bool *trunc
 			fprintf(stderr, "ktlsctl: malformed reply from ktlsd\n");
 			return EXIT_FAILED;
 		}
-		if (h->nlmsg_seq != seq)
+		/* Replies echo our sequence number; a refusal at connect
+		 * time comes before the daemon read it (CTL_SEQ_CONNECTION). */
+		if (h->nlmsg_seq != seq &&
+		    !(h->nlmsg_seq == CTL_SEQ_CONNECTION && h->nlmsg_type == CTL_MSG_ERROR))
 			continue;
 		if (nlmsg_parse(h, 0, tb, CTL_A_MAX, reply_policy) < 0) {
 			fprintf(stderr, "ktlsctl: malformed reply attributes from ktlsd\n");
@@ -189,7 +192,7 @@ int ctl_call(const char *socket_path, int type,
 	     bool *truncated)
 {
 	struct nl_msg *msg = nlmsg_alloc_simple(type, NLM_F_REQUEST);
-	uint32_t seq = (uint32_t)getpid();
+	uint32_t seq = (uint32_t)getpid();	/* never CTL_SEQ_CONNECTION */
 	struct nlmsghdr *h;
 	int fd, rc;
 

@@ -15,8 +15,9 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
+#include <ktlsd/addr_text.h>	/* the daemon's own peer format */
+
 #include "ktlsctl.h"
-#include "ktlsd.h"	/* sockaddr_text(): the daemon's own peer format */
 
 struct dump {
 	struct kernel_ulp *v;

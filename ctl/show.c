@@ -98,6 +98,7 @@ int cmd_status(const struct ctl_opts *o)
 
 struct sessions_out {
 	const struct ctl_opts *o;
+	FILE *out;			/* the listing, printed once complete */
 	unsigned int n;
 	uint64_t now;
 	struct kernel_ulp *ulp;		/* the kernel's kTLS sockets */
@@ -113,6 +114,7 @@ static const char *mode_name(uint64_t mode)
 static void on_session(struct nlattr **tb, void *arg)
 {
 	struct sessions_out *so = arg;
+	FILE *out = so->out;
 	uint64_t age = since(ctl_attr_u64(tb, CTL_A_S_STARTED), so->now);
 	uint64_t mode = ctl_attr_u64(tb, CTL_A_S_MODE);
 	static const struct { int attr; const char *key; } strs[] = {
@@ -127,18 +129,18 @@ static void on_session(struct nlattr **tb, void *arg)
 					     ctl_attr_str(tb, CTL_A_S_PEER));
 
 	if (so->o->json) {
-		printf("%s\n  {", so->n ? "," : "");
+		fprintf(out, "%s\n  {", so->n ? "," : "");
 		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-			printf("\"%s\":", strs[i].key);
-			json_string(stdout, ctl_attr_str(tb, strs[i].attr));
-			printf(",");
+			fprintf(out, "\"%s\":", strs[i].key);
+			json_string(out, ctl_attr_str(tb, strs[i].attr));
+			fprintf(out, ",");
 		}
-		printf("\"kernel_ulp\":");
+		fprintf(out, "\"kernel_ulp\":");
 		if (kernel)
-			json_string(stdout, kernel);
+			json_string(out, kernel);
 		else
-			printf("null");
-		printf(",\"mode\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
+			fprintf(out, "null");
+		fprintf(out, ",\"mode\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,"
 		       "\"age_seconds\":%llu}", mode_name(mode),
 		       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_IN),
 		       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_OUT),
@@ -147,10 +149,10 @@ static void on_session(struct nlattr **tb, void *arg)
 		return;
 	}
 	if (!so->n)
-		printf("%-24s %-20s %-12s %-8s %-28s %-10s %12s %12s %8s\n", "Peer", "Port",
+		fprintf(out, "%-24s %-20s %-12s %-8s %-28s %-10s %12s %12s %8s\n", "Peer", "Port",
 		       "Application", "Version", "Cipher", "Mode", "Bytes-in",
 		       "Bytes-out", "Age");
-	printf("%-24s %-20s %-12s %-8s %-28s %-10s %12llu %12llu ",
+	fprintf(out, "%-24s %-20s %-12s %-8s %-28s %-10s %12llu %12llu ",
 	       ctl_attr_str(tb, CTL_A_S_PEER), ctl_attr_str(tb, CTL_A_S_PORT),
 	       ctl_attr_str(tb, CTL_A_S_APPLICATION),
 	       *ctl_attr_str(tb, CTL_A_S_TLS_VERSION) ? ctl_attr_str(tb, CTL_A_S_TLS_VERSION) : "-",
@@ -158,16 +160,16 @@ static void on_session(struct nlattr **tb, void *arg)
 	       mode_name(mode),
 	       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_IN),
 	       (unsigned long long)ctl_attr_u64(tb, CTL_A_S_BYTES_OUT));
-	print_age(stdout, age);
-	printf("\n");
+	print_age(out, age);
+	fprintf(out, "\n");
 	/* Details on an indented line, the way ss(8) shows socket internals. */
 	if (mode == CTL_MODE_USERSPACE)
-		printf("\t userspace: %s\n", *ctl_attr_str(tb, CTL_A_S_MODE_WHY) ?
+		fprintf(out, "\t userspace: %s\n", *ctl_attr_str(tb, CTL_A_S_MODE_WHY) ?
 		       ctl_attr_str(tb, CTL_A_S_MODE_WHY) : "reason not recorded");
 	else if (mode == CTL_MODE_KTLS)
-		printf("\t %s\n", kernel ? kernel : "ktls: record layer in the kernel");
+		fprintf(out, "\t %s\n", kernel ? kernel : "ktls: record layer in the kernel");
 	if (*ctl_attr_str(tb, CTL_A_S_PEER_SUBJECT))
-		printf("\t peer: %s\n", ctl_attr_str(tb, CTL_A_S_PEER_SUBJECT));
+		fprintf(out, "\t peer: %s\n", ctl_attr_str(tb, CTL_A_S_PEER_SUBJECT));
 	so->n++;
 }
 
@@ -184,6 +186,8 @@ int cmd_sessions(const struct ctl_opts *o)
 {
 	struct sessions_out so = { .o = o, .now = (uint64_t)time(NULL) };
 	bool truncated = false;
+	char *text = NULL;
+	size_t len = 0;
 	int rc;
 
 	/* Only a kernel with the tls module loaded can have kTLS sockets. */
@@ -191,17 +195,25 @@ int cmd_sessions(const struct ctl_opts *o)
 	    kernel_ulp_dump(&so.ulp, &so.n_ulp) < 0)
 		fprintf(stderr, "ktlsctl: cannot read the kernel's socket table "
 			"(NETLINK_SOCK_DIAG); showing the daemon's view only\n");
-	if (o->json)
-		printf("[");
+	/* Buffered: a daemon that cannot be reached, or fails half way, must
+	 * not leave "[]" or half a table that reads as a (short) answer. */
+	so.out = open_memstream(&text, &len);
+	if (!so.out) {
+		perror("ktlsctl");
+		free(so.ulp);
+		return EXIT_FAILED;
+	}
 	rc = ctl_call(o->socket, CTL_MSG_SESSIONS, sessions_filters, o, on_session,
 		      &so, &truncated);
-	if (o->json)
-		printf("%s]\n", so.n ? "\n" : "");
-	else if (rc == EXIT_OK && !so.n)
-		printf("no sessions\n");
+	fclose(so.out);
+	if (rc == EXIT_OK && o->json)
+		printf("[%s%s]\n", text, so.n ? "\n" : "");
+	else if (rc == EXIT_OK)
+		fputs(so.n ? text : "no sessions\n", stdout);
 	if (truncated)
 		fprintf(stderr, "ktlsctl: the list was cut at the daemon's reply limit; "
 			"narrow it with --port or --peer\n");
+	free(text);
 	free(so.ulp);
 	return rc;
 }

@@ -153,8 +153,9 @@ const char *config_option_name(enum sec_option opt);	/* "certificate", ... */
 /* Fill ->effective of every port and connection; returns errors found. */
 int policy_resolve(struct ktlsd_config *cfg, FILE *diag);
 /* Print each port and connection with every effective setting, its level
- * and file:line. ONLY limits output to one port or connection name.
- * Returns 0, or -1 when ONLY names no port or connection. */
+ * and file:line. ONLY limits output to one port or connection, named or
+ * given by port number (a port's listen port, a connection's server port).
+ * Returns 0, or -1 (having said so on OUT) when ONLY matches nothing. */
 int policy_explain(const struct ktlsd_config *cfg, const char *only, FILE *out);
 
 /* creds.c */

@@ -175,7 +175,7 @@ static void refuse(int fd, const char *why)
 {
 	struct ctl_outq q = { 0 };
 
-	ctl_reply_error(&q, 0, EACCES, why);
+	ctl_reply_error(&q, CTL_SEQ_CONNECTION, EACCES, why);
 	if (q.head)
 		(void)send(fd, q.head->data, q.head->len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	ctl_outq_free(&q);

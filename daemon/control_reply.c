@@ -307,9 +307,8 @@ static void reply_explain(const struct ctl_request *req, struct ctl_outq *q)
 		ctl_reply_error(q, req->seq, ENOMEM, "out of memory");
 		return;
 	}
+	/* policy_explain() itself says when no port or connection matches. */
 	rc = policy_explain(gen->cfg, req->name[0] ? req->name : NULL, out);
-	if (rc < 0)
-		fprintf(out, "no port or connection named \"%s\"\n", req->name);
 	fclose(out);
 	generation_put(gen);
 	reply_text(req, q, text ? text : "", text ? len : 0, rc < 0 ? 1 : 0);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <openssl/ssl.h>
+#include <ktlsd/addr_text.h>
 
 #include "config.h"
 
@@ -208,8 +209,6 @@ bool listener_same_addr(const struct cfg_addr *a, const struct cfg_addr *b);
 int listener_share(struct worker *w, struct listener_slot *slots,
 		   const int *fds, const struct cfg_addr *addrs, int n,
 		   int port_index);
-/* "1.2.3.4:5", "[::1]:5" or "unix:/path", for logs and records. */
-void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len);
 
 /* worker.c */
 int workers_start(int n);

@@ -53,27 +53,6 @@ fail:
 	return -1;
 }
 
-void sockaddr_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else if (sa->sa_family == AF_UNIX) {
-		snprintf(buf, len, "unix:%s", ((const struct sockaddr_un *)sa)->sun_path);
-	} else {
-		snprintf(buf, len, "family %d", sa->sa_family);
-	}
-}
-
 bool listener_same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
 {
 	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;

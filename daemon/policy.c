@@ -14,6 +14,7 @@
  * naming both places, and an ignored higher-level option is a warning.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,6 +369,39 @@ static void explain_versions(const struct cfg_versions *v, FILE *out)
 		fprintf(out, "  protocol: TLS 1.%d only\n", v->min_version == TLS1_3_VERSION ? 3 : 2);
 }
 
+/* ONLY names a port by its name or by the number of a port it listens on
+ * (what an operator sees in ss(8) or a client's error). */
+static bool explain_port_matches(const struct cfg_port *p, const char *only)
+{
+	char *end;
+	unsigned long num;
+
+	if (!only || !strcmp(only, p->name))
+		return true;
+	errno = 0;
+	num = strtoul(only, &end, 10);
+	if (!*only || *end || errno || num == 0 || num > 65535)
+		return false;
+	for (int j = 0; j < p->n_listen; j++) {
+		const struct sockaddr_storage *ss = &p->listen[j].ss;
+
+		if ((ss->ss_family == AF_INET &&
+		     ntohs(((const struct sockaddr_in *)ss)->sin_port) == num) ||
+		    (ss->ss_family == AF_INET6 &&
+		     ntohs(((const struct sockaddr_in6 *)ss)->sin6_port) == num))
+			return true;
+	}
+	return false;
+}
+
+/* A connection by its name or the server port it connects to. */
+static bool explain_conn_matches(const struct cfg_connection *c, const char *only)
+{
+	return !only || !strcmp(only, c->name) ||
+	       (c->server_port && only[0] >= '0' && only[0] <= '9' &&
+		!strcmp(only, c->server_port));
+}
+
 int policy_explain(const struct ktlsd_config *cfg, const char *only, FILE *out)
 {
 	int shown = 0;
@@ -375,7 +409,7 @@ int policy_explain(const struct ktlsd_config *cfg, const char *only, FILE *out)
 	for (int i = 0; i < cfg->n_ports; i++) {
 		const struct cfg_port *p = &cfg->ports[i];
 
-		if (only && strcmp(only, p->name))
+		if (!explain_port_matches(p, only))
 			continue;
 		fprintf(out, "%s[port %s] (%s:%u)\n", shown++ ? "\n" : "", p->name, cfg->path, p->line);
 		fprintf(out, "  listen = %s\n  backend = %s\n", p->listen_text ? p->listen_text : "(not set)",
@@ -389,7 +423,7 @@ int policy_explain(const struct ktlsd_config *cfg, const char *only, FILE *out)
 	for (int i = 0; i < cfg->n_conns; i++) {
 		const struct cfg_connection *c = &cfg->conns[i];
 
-		if (only && strcmp(only, c->name))
+		if (!explain_conn_matches(c, only))
 			continue;
 		fprintf(out, "%s[connection %s] (%s:%u)\n", shown++ ? "\n" : "", c->name, cfg->path, c->line);
 		fprintf(out, "  server = %s:%s\n", c->server_host ? c->server_host : "?",

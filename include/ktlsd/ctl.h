@@ -17,7 +17,10 @@
  *             version) or about the peer (not authorised) the daemon closes
  *             the connection.
  *
- * nlmsg_seq of the reply echoes the request's. Attribute numbers are
+ * nlmsg_seq of the reply echoes the request's, with one exception: a peer
+ * refused at connection time (not authorised) gets its CTL_MSG_ERROR
+ * before the daemon has read any request, so that error carries
+ * CTL_SEQ_CONNECTION (0); clients must take it as the answer. Attribute numbers are
  * shared by all messages; each message uses the subset listed at its type.
  * New attributes may be added at the end; numbers never change meaning.
  */
@@ -32,6 +35,8 @@
 #define CTL_REPLY_MAX		8192
 /* Longest text (reload diagnostics, explain) carried by one message. */
 #define CTL_TEXT_CHUNK		4096
+/* The sequence number of an error about the connection, not a request. */
+#define CTL_SEQ_CONNECTION	0
 
 enum ctl_msg_type {
 	CTL_MSG_STATUS = NLMSG_MIN_TYPE,	/* daemon, kernel, config */

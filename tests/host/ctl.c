@@ -167,6 +167,20 @@ TEST_F(ctl, unreachable)
 	EXPECT_EQ(3, tl_run(argv, NULL, NULL, NULL, 10000));
 }
 
+/* Nothing on stdout when the daemon cannot be reached: "[]" would read as
+ * "no sessions" to a `| jq` pipeline. */
+TEST_F(ctl, unreachable_json_prints_nothing)
+{
+	char bin[512];
+	const char *argv[] = { bin, "-s", "/nonexistent/ktlsd/control", "--json",
+			       "sessions", NULL };
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	EXPECT_EQ(3, tl_run(argv, NULL, self->out, self->err, 10000));
+	EXPECT_STREQ("", slurp(self->out));
+	EXPECT_NE(NULL, strstr(slurp(self->err), "cannot reach ktlsd"));
+}
+
 TEST_F(ctl, sessions_live)
 {
 	struct pki_peer client;
@@ -376,6 +390,31 @@ TEST_F(ctl, explain_running_config)
 	EXPECT_EQ(1, ctl_run(self, "explain", "NoSuchPort", NULL));
 }
 
+/* An unknown name is reported once, not by two layers each. */
+TEST_F(ctl, explain_unknown_name_reported_once)
+{
+	char *err, *first;
+
+	EXPECT_EQ(1, ctl_run(self, "explain", "Nope:none", NULL));
+	err = slurp(self->err);
+	first = strstr(err, "no port or connection named \"Nope:none\"");
+	ASSERT_NE(NULL, first) TH_LOG("stderr: %s", err);
+	EXPECT_EQ(NULL, strstr(first + 1, "no port or connection named"))
+		TH_LOG("stderr: %s", err);
+}
+
+/* A port is also known by its number: the one clients connect to. */
+TEST_F(ctl, explain_port_number)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", self->port);
+	EXPECT_EQ(0, ctl_run(self, "explain", num, NULL)) TH_LOG("%s", slurp(self->err));
+	EXPECT_NE(NULL, strstr(slurp(self->out), "[port Echo:secure]"));
+	snprintf(num, sizeof(num), "%d", self->port == 1 ? 2 : self->port - 1);
+	EXPECT_EQ(1, ctl_run(self, "explain", num, NULL));
+}
+
 /* ---- raw protocol ------------------------------------------------------- */
 
 static int raw_connect(const char *path)
@@ -461,6 +500,22 @@ TEST_F(ctl, unauthorised_peer_refused)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(1, tl_file_contains(self->log, "control: refused pid"));
 	EXPECT_EQ(0, ctl_run(self, "status", NULL, NULL));
+}
+
+/* ktlsctl itself, run as nobody: the daemon's reason reaches the user. */
+TEST_F(ctl, unauthorised_user_told_permission_denied)
+{
+	char bin[512];
+	const char *argv[] = { "setpriv", "--reuid=65534", "--regid=65534",
+			       "--clear-groups", bin, "-s", self->sock, "status", NULL };
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	ASSERT_EQ(0, chmod(self->dir, 0755));
+	ASSERT_EQ(0, chmod(self->sock, 0666));
+	EXPECT_EQ(3, tl_run(argv, NULL, self->out, self->err, 10000));
+	EXPECT_NE(NULL, strstr(slurp(self->err), "permission denied"))
+		TH_LOG("stderr: %s", slurp(self->err));
+	EXPECT_STREQ("", slurp(self->out));
 }
 
 TEST_F(ctl, malformed_requests)
