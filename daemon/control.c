@@ -22,6 +22,7 @@
 
 #include "ktlsd.h"
 #include "control.h"
+#include "instance.h"
 #include "log.h"
 
 #define MAX_CLIENTS 32
@@ -38,10 +39,12 @@ struct ctl_client {
 static struct {
 	struct main_source src;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	int lock_fd;			/* flock on lock_path: one daemon per socket */
 	bool have_group;
 	gid_t gid;
 	struct ctl_client *clients[MAX_CLIENTS];
-} ctl = { .src = { .fd = -1 } };
+} ctl = { .src = { .fd = -1 }, .lock_fd = -1 };
 
 static void client_close(struct ctl_client *c)
 {
@@ -250,12 +253,54 @@ static int make_parent(const char *path)
 	return 0;
 }
 
+/*
+ * A socket file already at SUN's path: 0 when it is stale (no one
+ * listens: a daemon that died) and was removed, -1 when a daemon answers
+ * on it (connect succeeds, or its backlog is full) or it cannot be told.
+ * The lock file (instance.c) catches every ktlsd of this version; this
+ * also catches one that predates the lock.
+ */
+static int replace_stale_socket(const struct sockaddr_un *sun)
+{
+	const char *path = sun->sun_path;
+	struct ucred cred = { 0 };
+	socklen_t len = sizeof(cred);
+	struct stat sb;
+	int fd, rc, err;
+
+	if (lstat(path, &sb) < 0 || !S_ISSOCK(sb.st_mode))
+		return 0;	/* nothing there; bind() reports anything else */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_err("control-socket %s: socket: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	err = errno;
+	if (rc == 0)
+		getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	close(fd);
+	if (rc == 0 || err == EAGAIN) {
+		instance_log_refusal("control-socket", path, cred.pid);
+		return -1;
+	}
+	if (err != ECONNREFUSED) {
+		log_err("control-socket %s: cannot tell whether a daemon answers "
+			"on it: %s; not starting", path, strerror(err));
+		return -1;
+	}
+	log_info("control-socket %s: left by a daemon that is gone; replacing it",
+		 path);
+	unlink(path);
+	return 0;
+}
+
 int control_start(const struct ktlsd_config *cfg)
 {
 	const char *path = cfg->daemon.control_socket ? cfg->daemon.control_socket :
 			   CTL_DEFAULT_SOCKET;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
+	pid_t holder;
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -281,40 +326,58 @@ int control_start(const struct ktlsd_config *cfg)
 			strerror(errno));
 		return -1;
 	}
-	/* A socket left by a previous run; never remove anything else. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
+	snprintf(ctl.lock_path, sizeof(ctl.lock_path), "%s.lock", path);
+	ctl.lock_fd = instance_lock(ctl.lock_path, false, &holder);
+	if (ctl.lock_fd < 0) {
+		if (errno == EWOULDBLOCK)
+			instance_log_refusal("control-socket", path, holder);
+		else
+			log_err("control-socket %s: cannot lock %s: %s", path,
+				ctl.lock_path, strerror(errno));
+		return -1;
+	}
+	if (replace_stale_socket(&sun) < 0)
+		goto fail;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(path, 0660) < 0 ||
-	    (ctl.have_group && chown(path, (uid_t)-1, ctl.gid) < 0) ||
-	    listen(fd, 16) < 0) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		log_err("control-socket %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		goto fail;
 	}
+	/* From here on the file is ours: control_stop() removes it. */
 	ctl.src.cb = on_listen;
 	ctl.src.fd = fd;
+	if (chmod(path, 0660) < 0 ||
+	    (ctl.have_group && chown(path, (uid_t)-1, ctl.gid) < 0) ||
+	    listen(fd, 16) < 0) {
+		log_err("control-socket %s: %s", path, strerror(errno));
+		return -1;
+	}
 	if (mainloop_add(&ctl.src, EPOLLIN) < 0) {
 		log_err("control-socket %s: epoll: %s", path, strerror(errno));
-		close(fd);
-		ctl.src.fd = -1;
 		return -1;
 	}
 	log_info("control socket at %s", path);
 	return 0;
+fail:
+	instance_unlock(ctl.lock_fd, ctl.lock_path);
+	ctl.lock_fd = -1;
+	return -1;
 }
 
+/* Safe after a control_start() that failed at any step, or never ran. */
 void control_stop(void)
 {
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (ctl.clients[i])
 			client_close(ctl.clients[i]);
 	if (ctl.src.fd >= 0) {
-		mainloop_del(&ctl.src);
+		mainloop_del(&ctl.src);	/* harmless if never added */
 		close(ctl.src.fd);
 		ctl.src.fd = -1;
 		unlink(ctl.path);
 	}
+	instance_unlock(ctl.lock_fd, ctl.lock_path);
+	ctl.lock_fd = -1;
 }

@@ -48,6 +48,7 @@ struct listener_slot {
 struct worker {
 	int id;
 	pthread_t thread;
+	bool started;			/* thread runs: join it at stop */
 	int epfd;
 	int timerfd;			/* 1 s tick for handshake/idle timeouts */
 	int wakefd;			/* eventfd: reload or stop */

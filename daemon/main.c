@@ -71,7 +71,8 @@ static void usage(FILE *out)
 "stop the daemon.\n"
 "\n"
 "Exit status: 0 on success, 1 on a configuration error, 2 on a usage error,\n"
-"3 when the daemon cannot start (for example a port already in use).\n"
+"3 when the daemon cannot start (for example a port already in use, or\n"
+"another ktlsd holds its control socket or pin directory).\n"
 "\n"
 "See ktlsd.conf(5) for the configuration file and ktlsctl(8) for the\n"
 "control tool.\n");
@@ -225,12 +226,18 @@ static void on_signal(struct main_source *src, uint32_t events)
 	stopping = true;
 }
 
+/*
+ * Start, serve until SIGTERM, stop. Whatever fails once the configuration
+ * has loaded ends at the one unwind below, which releases what was taken
+ * (each *_stop() copes with a start that failed or never ran) and exits 3;
+ * pins and directories this start made in the pin directory go too.
+ */
 static int run(const char *path, int workers)
 {
 	struct generation *gen;
-	struct main_source sig_src = { .cb = on_signal };
+	struct main_source sig_src = { .cb = on_signal, .fd = -1 };
 	sigset_t mask;
-	int sfd;
+	int rc = 3;
 
 	g_daemon.config_path = path;
 	g_daemon.started_at = time(NULL);
@@ -263,35 +270,28 @@ static int run(const char *path, int workers)
 	/* Block before the workers start so only the signalfd sees them. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		log_err("signalfd: %s", strerror(errno));
-		return 3;
-	}
+	sig_src.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	main_epfd = epoll_create1(EPOLL_CLOEXEC);
-	sig_src.fd = sfd;
-	if (main_epfd < 0 || mainloop_add(&sig_src, EPOLLIN) < 0) {
-		log_err("epoll: %s", strerror(errno));
-		return 3;
+	if (sig_src.fd < 0 || main_epfd < 0 || mainloop_add(&sig_src, EPOLLIN) < 0) {
+		log_err("signalfd or epoll: %s", strerror(errno));
+		goto out;
 	}
 	raise_fd_limit();
 	if (control_start(gen->cfg) < 0) {
 		log_err("cannot start the control socket: see the error above");
-		return 3;
+		goto out;
 	}
 	if (steer_start(gen->cfg) < 0) {
 		log_err("cannot take over the steered ports: see the errors above");
-		return 3;
+		goto out;
 	}
 	if (redirect_start(gen) < 0) {
 		log_err("cannot redirect the client connections: see the errors above");
-		return 3;
+		goto out;
 	}
 	if (workers_start(workers) < 0) {
-		log_err("cannot start: see the errors above");
-		workers_stop();
-		generation_install(NULL);
-		return 3;
+		log_err("cannot start the workers: see the errors above");
+		goto out;
 	}
 	log_notice("ready: %d secure port(s), %d worker(s)", gen->cfg->n_ports,
 		   workers);
@@ -316,13 +316,22 @@ static int run(const char *path, int workers)
 		}
 	}
 	sd_notify(0, "STOPPING=1");
+	rc = 0;
+out:
+	if (rc)
+		log_err("not started: everything it had taken is released (exit 3)");
 	control_stop();
 	workers_stop();
 	redirect_stop();
 	steer_stop();
+	steer_finish(rc != 0);
 	generation_install(NULL);
-	close(sfd);
-	return 0;
+	if (main_epfd >= 0)
+		close(main_epfd);
+	main_epfd = -1;
+	if (sig_src.fd >= 0)
+		close(sig_src.fd);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -36,6 +36,7 @@
 #include <bpf/libbpf.h>
 
 #include "ktlsd/steer.h"
+#include "instance.h"
 #include "log.h"
 #include "redirect.h"
 #include "steer.h"
@@ -53,7 +54,9 @@ static struct {
 	int lsn_fd[STEER_MAX_LISTENERS];
 	struct cfg_addr lsn_addr[STEER_MAX_LISTENERS];
 	int n_lsn;
-} st = { .map_fd = { -1, -1, -1 } };
+	int lock_fd;			/* flock on the pin directory */
+	char made[STEER_DIR_MAX];	/* first directory this run created */
+} st = { .map_fd = { -1, -1, -1 }, .lock_fd = -1 };
 
 void steer_pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len)
 {
@@ -83,11 +86,25 @@ static bool on_bpffs(const char *path)
 	return statfs(path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC;
 }
 
-/* Mount bpffs at /sys/fs/bpf if the pin directory needs it, then create
- * the directory. Pins only persist on bpffs, so anything else is refused. */
+/* mkdir PATH; remembers the first directory this run made (for
+ * steer_finish()). 0, or -1 with errno set. */
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) == 0) {
+		if (!st.made[0])
+			snprintf(st.made, sizeof(st.made), "%s", path);
+		return 0;
+	}
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* Mount bpffs at /sys/fs/bpf if the pin directory needs it, create the
+ * directory and lock it. Pins only persist on bpffs, so anything else is
+ * refused; so is a directory another ktlsd holds (instance.c). */
 int steer_prepare_dir(const char *dir)
 {
 	char path[PATH_MAX];
+	pid_t holder;
 
 	if (!strncmp(dir, BPFFS_ROOT "/", strlen(BPFFS_ROOT) + 1) &&
 	    !on_bpffs(BPFFS_ROOT) &&
@@ -100,15 +117,26 @@ int steer_prepare_dir(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		if (make_dir(path) < 0)
 			goto fail;
 		*p = '/';
 	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+	if (make_dir(path) < 0)
 		goto fail;
 	if (!on_bpffs(dir)) {
 		log_err("steer: %s is not on a bpf file system; set [ktlsd] "
 			"bpf-pin-dir under " BPFFS_ROOT, dir);
+		return -1;
+	}
+	if (st.lock_fd >= 0)
+		return 0;
+	st.lock_fd = instance_lock(dir, true, &holder);
+	if (st.lock_fd < 0 && errno == EWOULDBLOCK) {
+		instance_log_refusal("bpf-pin-dir", dir, holder);
+		return -1;
+	}
+	if (st.lock_fd < 0) {
+		log_err("steer: cannot lock %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -461,12 +489,11 @@ void steer_print_pinned_keys(const char *path, const char *prefix,
 		close(fd);
 }
 
-int steer_unload(const struct ktlsd_config *cfg, FILE *out)
+static int unload_dir(const char *dir, FILE *out)
 {
-	char dir[STEER_DIR_MAX], path[PATH_MAX];
+	char path[PATH_MAX];
 	int rc = 0;
 
-	steer_pin_dir(cfg, dir, sizeof(dir));
 	if (access(dir, F_OK) < 0) {
 		fprintf(out, "nothing pinned in %s: no port is steered\n", dir);
 		return 0;
@@ -489,6 +516,45 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out)
 	else
 		fprintf(out, "removed the steering programs and maps from %s\n", dir);
 	return rc;
+}
+
+int steer_unload(const struct ktlsd_config *cfg, FILE *out)
+{
+	char dir[STEER_DIR_MAX];
+
+	steer_pin_dir(cfg, dir, sizeof(dir));
+	return unload_dir(dir, out);
+}
+
+void steer_finish(bool failed)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	/* The directory did not exist before this start, so everything in
+	 * it is this run's: the ports go back to their services. A directory
+	 * that existed keeps its pins, and its ports stay closed. */
+	if (failed && st.made[0] && (out = open_memstream(&text, &len))) {
+		char path[STEER_DIR_MAX];
+		char *slash;
+
+		if (unload_dir(st.dir, out) == 0)
+			log_notice("steer: removed the pins this start made in %s",
+				   st.dir);
+		fclose(out);
+		free(text);
+		/* And the parents it made, up to the first one. */
+		snprintf(path, sizeof(path), "%s", st.dir);
+		while ((slash = strrchr(path, '/')) && strlen(path) > strlen(st.made)) {
+			*slash = '\0';
+			if (rmdir(path) < 0)
+				break;
+		}
+	}
+	st.made[0] = '\0';
+	instance_unlock(st.lock_fd, NULL);
+	st.lock_fd = -1;
 }
 
 int steer_listener_slots(struct worker *w, struct listener_slot *slots)

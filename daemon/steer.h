@@ -41,6 +41,12 @@ int steer_start(const struct ktlsd_config *cfg);
 int steer_update(const struct ktlsd_config *cfg);
 /* Close the steering listeners; the pins stay, so the ports stay closed. */
 void steer_stop(void);
+/*
+ * At exit, after steer_stop() and redirect_stop(): release the lock on the
+ * pin directory. FAILED (the daemon did not start): first remove the pins
+ * and directories this start created, so a failed start leaves nothing.
+ */
+void steer_finish(bool failed);
 /* Remove the pins; prints which ports become plaintext again. 0 or -1. */
 int steer_unload(const struct ktlsd_config *cfg, FILE *out);
 
@@ -69,6 +75,8 @@ void steer_map_addr_text(const __u32 addr[4], __u16 port, char *buf, size_t len)
 
 /* Shared with redirect.c, which pins its maps in the same directory. */
 void steer_pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len);
+/* Create DIR on bpffs and take this daemon's lock on it (once); -1 (logged)
+ * when that fails or another ktlsd holds it. */
 int steer_prepare_dir(const char *dir);
 /* A listener on an ephemeral loopback port of FAMILY, registered at INDEX
  * of the sockmap SOCKMAP_FD; its address goes to OUT. The fd, or -1. */

@@ -369,6 +369,8 @@ static int worker_init(struct worker *w, int id)
 	return worker_sync_listeners(w, w->gen);
 }
 
+/* On failure the workers made so far stay listed: workers_stop() ends
+ * them (it copes with any point of failure). */
 int workers_start(int n)
 {
 	g_daemon.workers = calloc(n, sizeof(*g_daemon.workers));
@@ -385,9 +387,14 @@ int workers_start(int n)
 			return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		if (pthread_create(&g_daemon.workers[i]->thread, NULL,
-				   worker_main, g_daemon.workers[i]) != 0)
+		int err = pthread_create(&g_daemon.workers[i]->thread, NULL,
+					 worker_main, g_daemon.workers[i]);
+
+		if (err) {
+			log_err("worker %d: cannot start its thread: %s", i, strerror(err));
 			return -1;
+		}
+		g_daemon.workers[i]->started = true;
 	}
 	return 0;
 }
@@ -406,22 +413,35 @@ void workers_notify_reload(void)
 		worker_poke(g_daemon.workers[i]);
 }
 
+static void close_if_open(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 void workers_stop(void)
 {
 	for (int i = 0; i < g_daemon.n_workers; i++) {
-		atomic_store(&g_daemon.workers[i]->stop, true);
-		worker_poke(g_daemon.workers[i]);
+		struct worker *w = g_daemon.workers[i];
+
+		if (w && w->started) {
+			atomic_store(&w->stop, true);
+			worker_poke(w);
+		}
 	}
 	for (int i = 0; i < g_daemon.n_workers; i++) {
 		struct worker *w = g_daemon.workers[i];
 
-		pthread_join(w->thread, NULL);
+		if (!w)
+			break;		/* workers_start() stopped before it */
+		if (w->started)
+			pthread_join(w->thread, NULL);
 		for (int k = 0; k < w->n_lsn; k++)
-			close(w->lsn[k].fd);
+			close_if_open(w->lsn[k].fd);
 		free(w->lsn);
-		close(w->epfd);
-		close(w->timerfd);
-		close(w->wakefd);
+		close_if_open(w->epfd);
+		close_if_open(w->timerfd);
+		close_if_open(w->wakefd);
 		generation_put(w->gen);
 		pthread_mutex_destroy(&w->lock);
 		free(w);
