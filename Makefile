@@ -11,6 +11,7 @@
 #   make fuzz         bounded libFuzzer runs
 #   make bench        ktlsd against stunnel, HAProxy and nginx (deps-bench first)
 #   make install DESTDIR= PREFIX=
+#   make deb          build ktlsd_VERSION_ARCH.deb (and lint it)
 #   make clean
 #
 # V=1 shows full commands. SAN=1 builds with AddressSanitizer + UBSan.
@@ -44,7 +45,7 @@ endif
 PKGS := openssl libbpf libnl-3.0 libnl-idiag-3.0 inih libsystemd
 
 # Refuse early, with the fix, instead of failing on a missing header later.
-ifeq ($(filter deps deps-bench test demo clean distclean help,$(MAKECMDGOALS)),)
+ifeq ($(filter deps deps-bench test demo deb clean distclean help,$(MAKECMDGOALS)),)
 MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) && echo y),,$(p))) \
 	$(if $(shell command -v $(CLANG)),,clang) $(if $(shell command -v $(BPFTOOL)),,bpftool))
 ifneq ($(MISSING),)
@@ -89,11 +90,11 @@ FUZZERS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*
 PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend
 
 .PHONY: all deps deps-bench test test-unit test-host test-vm test-san check \
-	demo fuzz install clean help harness tests bench
+	demo fuzz install deb clean help harness tests bench
 all: $(PROGS) $(BPF_OBJS)
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(Q)scripts/install-deps build
@@ -230,15 +231,49 @@ bench: all $(BUILD)/bench/loadgen $(KTLS_SELFTEST)
 	$(Q)bench/run $(BUILD)
 
 # ---- install -------------------------------------------------------------
-install: all
-	install -D -m 0755 $(BUILD)/ktlsd $(DESTDIR)$(PREFIX)/sbin/ktlsd
-	install -D -m 0755 $(BUILD)/ktlsctl $(DESTDIR)$(PREFIX)/sbin/ktlsctl
-	install -d $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
-	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
-	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
-	install -D -m 0644 examples/ktlsd.conf $(DESTDIR)/etc/ktlsd/ktlsd.conf.example
-	[ ! -e dist/ktlsd.service ] || install -D -m 0644 dist/ktlsd.service $(DESTDIR)/lib/systemd/system/ktlsd.service
-	install -D -m 0644 dist/modules-load.conf $(DESTDIR)/usr/lib/modules-load.d/ktlsd.conf
+# The unit is generated from dist/ktlsd.service.in (into $(BUILD)/dist/) with the directories
+# used here, so that its ExecStart= names the installed binary. systemd,
+# systemd-sysusers and modules-load also look under /usr/local/lib; with
+# PREFIX=/usr the unit goes where Debian 12 keeps units (/lib/systemd/system).
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/ktlsd
+SYSCONFDIR ?= /etc
+LIBDIR     ?= $(PREFIX)/lib
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib,$(LIBDIR))/systemd/system
+EXAMPLES   := $(wildcard examples/*.conf)
+
+$(BUILD)/dist/ktlsd.service: dist/ktlsd.service.in Makefile
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+		-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@.tmp && mv $@.tmp $@
+
+# Always regenerated: the directories come from this make's command line.
+.PHONY: $(BUILD)/dist/ktlsd.service
+install: all $(BUILD)/dist/ktlsd.service
+	install -D -m 0755 $(BUILD)/ktlsd $(DESTDIR)$(SBINDIR)/ktlsd
+	install -D -m 0755 $(BUILD)/ktlsctl $(DESTDIR)$(BINDIR)/ktlsctl
+	install -D -m 0644 -t $(DESTDIR)$(MANDIR)/man5 man/*.5
+	install -D -m 0644 -t $(DESTDIR)$(MANDIR)/man8 man/*.8
+	install -D -m 0644 -t $(DESTDIR)$(DOCDIR)/examples $(EXAMPLES)
+	install -D -m 0644 $(BUILD)/dist/ktlsd.service $(DESTDIR)$(UNITDIR)/ktlsd.service
+	install -D -m 0644 dist/ktlsd.sysusers $(DESTDIR)$(LIBDIR)/sysusers.d/ktlsd.conf
+	install -D -m 0644 dist/modules-load.conf $(DESTDIR)$(LIBDIR)/modules-load.d/ktlsd.conf
+	@# An existing configuration is the operator's: never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ktlsd/ktlsd.conf ] || \
+		install -D -m 0640 dist/ktlsd.conf $(DESTDIR)$(SYSCONFDIR)/ktlsd/ktlsd.conf
+
+# ---- Debian package --------------------------------------------------------
+# 'make deb' installs the packaging tools and build dependencies, builds
+# ktlsd_$(VERSION)_ARCH.deb from a clean copy of the tree (the build leaves
+# this tree's build/ alone), copies it to $(BUILD)/ and runs lintian, which
+# must report no error and no warning.
+DEB_DIR := $(BUILD)/deb
+deb:
+	$(Q)scripts/install-deps deb
+	$(Q)scripts/build-deb $(VERSION) $(DEB_DIR) $(BUILD)
 
 clean:
 	rm -rf build/asan build/fuzz-obj $(filter-out build/cache,$(wildcard build/*))
@@ -246,4 +281,6 @@ clean:
 distclean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Dependency files only: the package build under $(BUILD)/deb holds
+# directories such as modules-load.d.
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -19,7 +19,9 @@
 #include "redirect.h"
 #include "steer.h"
 
-#define TLS_STAT_PATH "/proc/net/tls_stat"
+/* /proc/net is a link to self/net; the unit's ProcSubset=pid hides the
+ * link but not the process's own directory. */
+#define TLS_STAT_PATH "/proc/self/net/tls_stat"
 /* Bounds that keep the first message under CTL_REPLY_MAX: 6.12 has 14
  * lines with names under 24 characters. */
 #define KSTAT_MAX_LINES 48
