@@ -125,6 +125,13 @@ $(BUILD)/tests/%.o: tests/%.c $(HARNESS) | $(BPF_SKELS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c $< -o $@
 
+# The demo's backend is plain C: it must not wait for the test harness
+# (linux-source), which 'make demo' does not install.
+$(BUILD)/tests/lib/backend.o: tests/lib/backend.c | $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 $(LIBKTLSD): $(DAEMON_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -194,7 +201,7 @@ test-vm: tests
 check: test
 
 demo:
-	$(Q)scripts/install-deps build
+	$(Q)scripts/install-deps demo
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo $(BUILD)
 
