@@ -122,6 +122,7 @@ struct cfg_daemon {
 	char *control_socket;		/* default /run/ktlsd/control */
 	char *control_group;		/* NULL = root only */
 	bool allow_anonymous;		/* debug only: encryption-only mode */
+	bool access_log;		/* one entry per session (default yes) */
 	char bpf_pin_dir[108];		/* "" = /sys/fs/bpf/ktlsd */
 };
 

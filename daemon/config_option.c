@@ -24,11 +24,12 @@ static const char *const sec_names[OPT__COUNT] = {
 };
 
 enum daemon_opt { D_WORKERS, D_HS_TIMEOUT, D_MAX_HS, D_MAX_SESS, D_IDLE,
-		  D_OFFLOAD, D_CTL_SOCKET, D_CTL_GROUP, D_ANON, D_BPF_PIN_DIR, D__COUNT };
+		  D_OFFLOAD, D_CTL_SOCKET, D_CTL_GROUP, D_ANON, D_BPF_PIN_DIR,
+		  D_ACCESS_LOG, D__COUNT };
 static const char *const daemon_names[D__COUNT] = {
 	"workers", "handshake-timeout", "max-handshakes", "max-sessions",
 	"idle-timeout", "offload", "control-socket", "control-group",
-	"allow-anonymous", "bpf-pin-dir",
+	"allow-anonymous", "bpf-pin-dir", "access-log",
 };
 static const char *const app_names[] = { "certificate-source", "cgroup" };
 static const char *const port_names[] = { "listen", "backend", "transport", "steer" };
@@ -104,6 +105,15 @@ static void set_security(struct loader *ld, struct cfg_security *sec,
 		 : ld->kind == SEC_PORT ? LEVEL_PORT : LEVEL_CONNECTION;
 }
 
+static void set_yes_no(struct loader *ld, const char *opt, const char *value,
+		       bool *dst, const char *hint)
+{
+	if (!strcmp(value, "yes") || !strcmp(value, "no"))
+		*dst = value[0] == 'y';
+	else
+		cfg_error(ld, opt, "\"%s\": must be yes or no%s", value, hint);
+}
+
 static void set_daemon(struct loader *ld, int d, const char *value)
 {
 	struct cfg_daemon *dm = &ld->cfg->daemon;
@@ -153,10 +163,11 @@ static void set_daemon(struct loader *ld, int d, const char *value)
 		dm->control_group = strdup(value);
 		break;
 	case D_ANON:
-		if (!strcmp(value, "yes") || !strcmp(value, "no"))
-			dm->allow_anonymous = value[0] == 'y';
-		else
-			cfg_error(ld, "allow-anonymous", "\"%s\": must be yes or no", value);
+		set_yes_no(ld, "allow-anonymous", value, &dm->allow_anonymous, "");
+		break;
+	case D_ACCESS_LOG:
+		set_yes_no(ld, "access-log", value, &dm->access_log,
+			   " (yes: one entry per session at its end, the default)");
 		break;
 	case D_BPF_PIN_DIR:
 		if (value[0] != '/' || strlen(value) >= sizeof(dm->bpf_pin_dir))

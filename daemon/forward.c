@@ -42,6 +42,27 @@ enum { HS_NEW_SESSION_TICKET = 4, HS_KEY_UPDATE = 24 };
 
 enum move { MOVED, BLOCKED, END, FAILED };
 
+/*
+ * Why a system call on FD failed, for the session's end: the TLS peer going
+ * away is a reset; anything else is an error named with its errno (kTLS
+ * reports a record that fails authentication as EBADMSG, an oversized one
+ * as EMSGSIZE).
+ */
+static void note_errno(struct session *s, int fd, int err)
+{
+	const char *name = strerrorname_np(err);
+
+	if (fd == s->cfd && (err == ECONNRESET || err == EPIPE))
+		session_note_end(s, END_RESET, "peer reset the connection");
+	else if (fd == s->cfd && err == EBADMSG)
+		session_note_end(s, END_ERROR, "record failed authentication (EBADMSG)");
+	else
+		session_note_end(s, END_ERROR, "%s: %s (%s)",
+				 fd == s->cfd ? "TLS peer" :
+				 fd == s->bfd ? (s->conn_index >= 0 ? "application" : "backend") :
+				 "pipe", strerror(err), name ? name : "?");
+}
+
 static bool ktls_mode(const struct session *s)
 {
 	return s->rec.mode == MODE_KTLS;
@@ -95,34 +116,40 @@ static enum move ktls_control_record(struct session *s)
 	ssize_t n = ktls_recv_record(s->cfd, buf, sizeof(s->w->scratch),
 				     MSG_DONTWAIT, &type);
 
-	if (n < 0)
-		return errno == EAGAIN ? BLOCKED : FAILED;
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return BLOCKED;
+		note_errno(s, s->cfd, errno);
+		return FAILED;
+	}
 	if (type == REC_DATA) {
 		/* Not expected after EINVAL, but never drop data: copy it. */
-		if (n > 0 && write(s->up.pipe[1], buf, n) != n)
+		if (n > 0 && write(s->up.pipe[1], buf, n) != n) {
+			session_note_end(s, END_ERROR, "pipe full after a data record");
 			return FAILED;
+		}
 		s->up.buffered += n;
 		return n ? MOVED : END;
 	}
 	if (type == REC_ALERT && n >= 2 && buf[1] == 0)
 		return END;	/* close_notify */
 	if (type == REC_ALERT) {
-		log_info("port %s: %s sent TLS alert %u", s->rec.port, s->rec.peer,
-			 n >= 2 ? buf[1] : 0);
+		session_note_end(s, END_ERROR, "peer sent TLS alert %u",
+				 n >= 2 ? buf[1] : 0);
 		return FAILED;
 	}
 	if (type == REC_HANDSHAKE && n >= 1 && buf[0] == HS_NEW_SESSION_TICKET)
 		return MOVED;
 	if (type == REC_HANDSHAKE && n >= 1 && buf[0] == HS_KEY_UPDATE) {
 		atomic_fetch_add(&g_counters.keyupdate_closed, 1);
-		log_notice("port %s: %s sent a TLS 1.3 KeyUpdate; this kernel cannot "
-			   "install a new kTLS key (Linux 6.14+ can), so the session is "
-			   "closed cleanly instead of corrupting data", s->rec.port,
-			   s->rec.peer);
+		session_note_end(s, END_KEYUPDATE, "peer sent a TLS 1.3 KeyUpdate; "
+				 "this kernel cannot install a new kTLS key (Linux "
+				 "6.14+ can), so the session is closed cleanly "
+				 "instead of corrupting data");
 		return FAILED;
 	}
-	log_info("port %s: %s sent an unexpected TLS record (type %u)", s->rec.port,
-		 s->rec.peer, type);
+	session_note_end(s, END_ERROR, "peer sent an unexpected TLS record (type %u)",
+			 type);
 	return FAILED;
 }
 
@@ -143,14 +170,23 @@ static enum move splice_move(struct session *s, int from, int to, size_t want,
 	/* Only the client side of a kTLS socket says EINVAL: control record. */
 	if (errno == EINVAL && from == s->cfd)
 		return ktls_control_record(s);
-	if (errno == EBADMSG)
-		log_info("port %s: %s: record failed authentication", s->rec.port,
-			 s->rec.peer);
+	/* One end of a splice is a pipe, the other the socket that failed. */
+	note_errno(s, from == s->cfd || from == s->bfd ? from : to, errno);
 	return FAILED;
 }
 
+/*
+ * Userspace mode: what an SSL_read/SSL_write that returned RC means. A
+ * failure notes its reason for the session's end: OpenSSL's error string
+ * (a record that fails authentication, an alert from the peer), or the
+ * system error.
+ */
 static enum move ssl_result(struct session *s, struct flow *f, int rc)
 {
+	int err = errno;
+	unsigned long e;
+	char text[160];
+
 	switch (SSL_get_error(s->ssl, rc)) {
 	case SSL_ERROR_WANT_READ:
 		if (f == &s->down)
@@ -163,10 +199,21 @@ static enum move ssl_result(struct session *s, struct flow *f, int rc)
 	case SSL_ERROR_ZERO_RETURN:
 		return END;	/* close_notify */
 	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET))
+		if (ERR_peek_error() == 0 && err == ECONNRESET)
+			note_errno(s, s->cfd, err);
+		if (ERR_peek_error() == 0 && (err == 0 || err == ECONNRESET))
 			return END;	/* TCP end without close_notify */
+		if (ERR_peek_error() == 0) {
+			note_errno(s, s->cfd, err);
+			return FAILED;
+		}
 		/* fall through */
 	default:
+		e = ERR_peek_last_error();
+		if (e) {
+			ERR_error_string_n(e, text, sizeof(text));
+			session_note_end(s, END_ERROR, "TLS: %s", text);
+		}
 		ERR_clear_error();
 		return FAILED;
 	}
@@ -199,6 +246,8 @@ static enum move flow_in(struct session *s, struct flow *f)
 	} else {
 		n = read(src, f->buf, BUF_CAP);
 		m = n > 0 ? MOVED : n == 0 ? END : errno == EAGAIN ? BLOCKED : FAILED;
+		if (m == FAILED)
+			note_errno(s, src, errno);
 		n = n > 0 ? n : 0;
 	}
 	if (m != MOVED) {
@@ -231,6 +280,8 @@ static enum move flow_out(struct session *s, struct flow *f)
 		if (n > 0)
 			moved = n;
 		m = n > 0 ? MOVED : (n < 0 && errno == EAGAIN) ? BLOCKED : FAILED;
+		if (m == FAILED)
+			note_errno(s, dst, errno);
 	} else {
 		int rc;
 

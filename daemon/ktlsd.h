@@ -117,12 +117,30 @@ extern struct daemon_counters g_counters;
 
 enum session_mode { MODE_HANDSHAKE = 0, MODE_KTLS, MODE_USERSPACE };
 
+/*
+ * How a session ended: the access log's end= (access_log.c has the words),
+ * and whether the end is logged at info. END_NONE: not known yet.
+ */
+enum session_end {
+	END_NONE = 0,
+	END_CLOSE,		/* both directions finished: a clean close */
+	END_RESET,		/* the TLS peer reset the connection */
+	END_TIMEOUT,		/* handshake-timeout */
+	END_IDLE,		/* idle-timeout */
+	END_HANDSHAKE,		/* the handshake failed (reason) */
+	END_CONNECT,		/* the backend or server could not be reached */
+	END_KEYUPDATE,		/* kTLS: TLS 1.3 KeyUpdate the kernel cannot follow */
+	END_DRAIN,		/* the daemon stopped (or drained) the session */
+	END_ERROR,		/* a record or I/O error after the handshake (reason) */
+};
+
 /* What the control side shows for a session (ktlsctl sessions). */
 struct session_record {
 	char application[64];
 	char port[96];
 	char peer[64];			/* "[addr]:port" */
 	char peer_subject[256];		/* peer certificate subject or "" */
+	char sni[256];			/* server name asked for (sent, client side) */
 	char version[16];		/* "TLSv1.3" */
 	char cipher[64];		/* OpenSSL's name */
 	char mode_why[160];		/* why userspace, when it is */
@@ -165,6 +183,9 @@ struct session {
 	struct session *prev, *next;		/* worker's session list */
 	struct flow up, down;
 	struct session_record rec;
+	struct timespec begun;		/* CLOCK_MONOTONIC, for the duration */
+	enum session_end end;		/* the first end noted wins */
+	char end_reason[192];
 };
 
 /* main.c */
@@ -226,7 +247,16 @@ struct session *session_new(struct worker *w, int fd, struct generation *gen,
 struct session *session_new_client(struct worker *w, int app_fd,
 				   struct generation *gen, int conn_index,
 				   const struct cfg_addr *server);
-void session_close(struct session *s, const char *why);
+/*
+ * End S: note END with a reason (printf FMT, may be NULL) unless an end was
+ * noted before, log it at info (warning where the operator must act) when
+ * it is not a clean close, write the access-log entry and free everything.
+ */
+void session_close(struct session *s, enum session_end end, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Note how S is ending, for session_close; the first note wins. */
+void session_note_end(struct session *s, enum session_end end, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Free the sessions closed during the last epoll batch. */
 void session_reap(struct worker *w);
 void session_event(struct session *s, int which, uint32_t events);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <openssl/err.h>
 
 #include "log.h"
@@ -12,10 +13,28 @@
 int log_max_level = LOG_LVL_INFO;
 int log_to_journal;
 
+/*
+ * systemd sets JOURNAL_STREAM=DEV:INO for a service whose stderr is a
+ * journald stream. Children inherit the variable even when their stderr
+ * goes elsewhere (a shell redirect, a test's log file), so it counts only
+ * when it names the descriptor stderr really is, as systemd documents.
+ */
+static int stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!v || sscanf(v, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
 void log_init(void)
 {
-	/* systemd sets JOURNAL_STREAM when stderr is connected to journald. */
-	log_to_journal = getenv("JOURNAL_STREAM") != NULL;
+	log_to_journal = stderr_is_journal();
 }
 
 static const char *level_word(enum log_level lvl)

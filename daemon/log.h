@@ -14,7 +14,8 @@ enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5,
 
 /* Messages above this level are dropped; -v raises it. */
 extern int log_max_level;
-/* 1 when stderr goes to the journal: use "<N>" prefixes instead of words. */
+/* 1 when stderr is a journald stream ($JOURNAL_STREAM names it): use
+ * "<N>" prefixes instead of words; the access log uses sd_journal_send. */
 extern int log_to_journal;
 
 void log_init(void);

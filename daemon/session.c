@@ -8,6 +8,7 @@
  * resource is released in one place whatever failed.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "access_log.h"
 #include "ktlsd.h"
 #include "ktls.h"
 #include "log.h"
@@ -110,7 +112,8 @@ static struct session *session_alloc(struct worker *w, struct generation *gen,
 	s->hc.obj = s;
 	s->hb.kind = EV_BACKEND;
 	s->hb.obj = s;
-	s->last_active = mono_now();
+	clock_gettime(CLOCK_MONOTONIC, &s->begun);
+	s->last_active = s->begun.tv_sec;
 	s->rec.started = time(NULL);
 	return s;
 }
@@ -212,12 +215,77 @@ struct session *session_new_client(struct worker *w, int app_fd,
 	return s;
 }
 
-void session_close(struct session *s, const char *why)
+static void note_end(struct session *s, enum session_end end, const char *fmt,
+		     va_list ap)
+{
+	if (s->end != END_NONE || end == END_NONE)
+		return;
+	s->end = end;
+	if (fmt)
+		vsnprintf(s->end_reason, sizeof(s->end_reason), fmt, ap);
+}
+
+void session_note_end(struct session *s, enum session_end end, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	note_end(s, end, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Every end but a clean close is logged at info with its reason, whatever
+ * the mode; at warning where the operator has something to fix (a backend
+ * or server that cannot be reached, a server refusing us).
+ */
+static void log_end(const struct session *s)
+{
+	const char *k = kind(s), *name = s->rec.port, *peer = s->rec.peer;
+	enum log_level lvl = LOG_LVL_INFO;
+
+	switch (s->end) {
+	case END_NONE:
+	case END_CLOSE:
+		log_debug("%s %s: %s: closed", k, name, peer);
+		return;
+	case END_HANDSHAKE:
+		/* A client failing is routine on an exposed port. */
+		log_msg(s->conn_index >= 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
+			"%s %s: handshake with %s failed: %s", k, name, peer,
+			s->end_reason);
+		return;
+	case END_TIMEOUT:
+		log_info("%s %s: handshake with %s timed out", k, name, peer);
+		return;
+	case END_CONNECT:
+		lvl = LOG_LVL_WARN;
+		break;
+	case END_KEYUPDATE:
+		lvl = LOG_LVL_NOTICE;
+		break;
+	case END_RESET:
+	case END_IDLE:
+	case END_DRAIN:
+	case END_ERROR:
+		break;
+	}
+	log_msg(lvl, "%s %s: %s: session ended (%s): %s", k, name, peer,
+		access_log_end_word(s->end), s->end_reason);
+}
+
+void session_close(struct session *s, enum session_end end, const char *fmt, ...)
 {
 	struct worker *w = s->w;
+	va_list ap;
 
-	if (why)
-		log_debug("session %s %s: closed: %s", s->rec.port, s->rec.peer, why);
+	va_start(ap, fmt);
+	note_end(s, end, fmt, ap);
+	va_end(ap);
+	/* The entry first: a test (or an operator) that sees the close line
+	 * knows the entry, if any, is already written. */
+	access_log_session(s);
+	log_end(s);
 	hs_list_remove(s);
 	/* No EPOLL_CTL_DEL: closing a descriptor that no one else holds
 	 * takes it out of the epoll set, and saves a syscall per socket. */
@@ -267,17 +335,22 @@ void session_reap(struct worker *w)
 	}
 }
 
-/* Record what was negotiated, while the SSL object still exists. */
+/* Record what was negotiated, while the SSL object still exists; after a
+ * failed handshake, as much as was agreed before it failed. */
 static void record_negotiated(struct session *s)
 {
 	X509 *peer = SSL_get0_peer_certificate(s->ssl);
+	const char *sni = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
 
 	/* The control side reads these strings under the same lock. */
 	pthread_mutex_lock(&s->w->lock);
-	snprintf(s->rec.version, sizeof(s->rec.version), "%s",
-		 SSL_get_version(s->ssl));
-	snprintf(s->rec.cipher, sizeof(s->rec.cipher), "%s",
-		 SSL_get_cipher_name(s->ssl));
+	snprintf(s->rec.sni, sizeof(s->rec.sni), "%s", sni ? sni : "");
+	if (SSL_get_current_cipher(s->ssl)) {
+		snprintf(s->rec.version, sizeof(s->rec.version), "%s",
+			 SSL_get_version(s->ssl));
+		snprintf(s->rec.cipher, sizeof(s->rec.cipher), "%s",
+			 SSL_get_cipher_name(s->ssl));
+	}
 	if (peer)
 		X509_NAME_oneline(X509_get_subject_name(peer),
 				  s->rec.peer_subject, sizeof(s->rec.peer_subject));
@@ -301,12 +374,8 @@ static void handshake_failed(struct session *s, int err)
 	}
 	ERR_clear_error();
 	atomic_fetch_add(&g_counters.handshakes_failed, 1);
-	/* A server refusing us is the operator's business; a client failing
-	 * is routine on an exposed port. */
-	log_msg(s->conn_index >= 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
-		"%s %s: handshake with %s failed: %s", kind(s), s->rec.port,
-		s->rec.peer, reason);
-	session_close(s, NULL);
+	record_negotiated(s);
+	session_close(s, END_HANDSHAKE, "%s", reason);
 }
 
 static int backend_connect(struct session *s)
@@ -366,8 +435,7 @@ static int handoff(struct session *s)
 			/* TX is installed but RX is not: no way back. */
 			s->rec.mode = MODE_USERSPACE;
 			atomic_fetch_add(&g_counters.sessions_userspace, 1);
-			log_warn("%s %s: %s: %s", kind(s), s->rec.port, s->rec.peer, why);
-			session_close(s, why);
+			session_close(s, END_ERROR, "%s", why);
 			return -1;
 		}
 	}
@@ -412,7 +480,8 @@ static void step_handshake(struct session *s)
 		record_negotiated(s);
 		if (s->conn_index < 0 && client_reset(s->cfd)) {
 			atomic_fetch_add(&g_counters.reset_before_backend, 1);
-			session_close(s, "client reset the connection; backend not contacted");
+			session_close(s, END_RESET, "client reset the connection; "
+				      "backend not contacted");
 			return;
 		}
 		/* Hand off at once: the kernel attaches the tls ULP only to an
@@ -428,9 +497,8 @@ static void step_handshake(struct session *s)
 		}
 		if (backend_connect(s) < 0) {
 			atomic_fetch_add(&g_counters.backend_failed, 1);
-			log_warn("port %s: backend %s: %s", s->rec.port,
-				 session_port(s)->backend_text, strerror(errno));
-			session_close(s, NULL);
+			session_close(s, END_CONNECT, "backend %s: %s",
+				      session_port(s)->backend_text, strerror(errno));
 		}
 		return;
 	}
@@ -450,7 +518,7 @@ static void start_forwarding(struct session *s)
 {
 	s->state = ST_FORWARD;
 	if (forward_start(s) < 0) {
-		session_close(s, "out of memory or file descriptors");
+		session_close(s, END_ERROR, "out of memory or file descriptors");
 		return;
 	}
 	session_event(s, EV_BACKEND, 0);
@@ -468,12 +536,10 @@ static void step_connected(struct session *s)
 	if (err) {
 		atomic_fetch_add(&g_counters.backend_failed, 1);
 		if (s->conn_index >= 0)
-			log_warn("connection %s: server %s: %s", s->rec.port,
-				 s->rec.peer, strerror(err));
+			session_close(s, END_CONNECT, "server: %s", strerror(err));
 		else
-			log_warn("port %s: backend %s: %s", s->rec.port,
-				 session_port(s)->backend_text, strerror(err));
-		session_close(s, NULL);
+			session_close(s, END_CONNECT, "backend %s: %s",
+				      session_port(s)->backend_text, strerror(err));
 		return;
 	}
 	if (s->conn_index >= 0) {
@@ -518,8 +584,10 @@ void session_event(struct session *s, int which, uint32_t events)
 			s->up.dst_ready = true;
 	}
 	rc = forward_pump(s);
-	if (rc != 0)
-		session_close(s, rc > 0 ? "both directions finished" : "error");
+	if (rc > 0)
+		session_close(s, END_CLOSE, NULL);
+	else if (rc < 0)
+		session_close(s, END_ERROR, "forwarding failed");
 }
 
 void session_check_timeouts(struct worker *w, struct timespec *now)
@@ -529,9 +597,8 @@ void session_check_timeouts(struct worker *w, struct timespec *now)
 		struct session *s = w->hs_head;
 
 		atomic_fetch_add(&g_counters.handshake_timeouts, 1);
-		log_info("%s %s: handshake with %s timed out", kind(s),
-			 s->rec.port, s->rec.peer);
-		session_close(s, NULL);
+		session_close(s, END_TIMEOUT, "no handshake within %d s",
+			      (s->gen->cfg->daemon.handshake_timeout_ms + 999) / 1000);
 	}
 	if (w->gen && w->gen->cfg->daemon.idle_timeout_ms > 0) {
 		time_t idle = (w->gen->cfg->daemon.idle_timeout_ms + 999) / 1000;
@@ -541,7 +608,8 @@ void session_check_timeouts(struct worker *w, struct timespec *now)
 			next = s->next;
 			if (s->state == ST_FORWARD &&
 			    now->tv_sec - s->last_active >= idle)
-				session_close(s, "idle timeout");
+				session_close(s, END_IDLE, "no traffic for %ld s",
+					      (long)idle);
 		}
 	}
 }

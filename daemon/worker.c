@@ -341,7 +341,7 @@ static void *worker_main(void *arg)
 	}
 	/* Shutting down: end every session of this worker. */
 	while (w->sessions)
-		session_close(w->sessions, "daemon stopping");
+		session_close(w->sessions, END_DRAIN, "daemon stopping");
 	session_reap(w);
 	return NULL;
 }

@@ -4,7 +4,8 @@
  * (userspace mode) and the vm suite (kTLS mode; the including file defines
  * SESSION_EXPECT_KTLS): application data right behind the client's
  * Finished, close_notify as a half-close in both directions, a client that
- * resets right after its handshake, and a TLS 1.3 KeyUpdate from the peer.
+ * resets right after its handshake, a TLS 1.3 KeyUpdate from the peer, and
+ * corrupt records after the handshake (logged at info with their reason).
  *
  * The client is an in-process OpenSSL client on a blocking socket, so each
  * step is explicit and exact.
@@ -224,6 +225,38 @@ static int flush_queued(BIO *wb, int fd)
 	return rc;
 }
 
+/*
+ * A client handshake over memory BIOs on the connected socket FD, so that
+ * the test decides when (and which) bytes go out. Returns with the
+ * client's last flight (its Finished) still queued in *WB; NULL on error.
+ */
+static SSL *mem_bio_handshake(SSL_CTX *ctx, int fd, BIO **wb)
+{
+	unsigned char buf[4096];
+	SSL *ssl = SSL_new(ctx);
+	BIO *rb = BIO_new(BIO_s_mem());
+	int rc, n;
+
+	*wb = BIO_new(BIO_s_mem());
+	if (!ssl || !rb || !*wb) {
+		SSL_free(ssl);
+		BIO_free(rb);
+		BIO_free(*wb);
+		return NULL;
+	}
+	SSL_set_bio(ssl, rb, *wb);
+	while ((rc = SSL_connect(ssl)) != 1) {
+		if (SSL_get_error(ssl, rc) != SSL_ERROR_WANT_READ ||
+		    flush_queued(*wb, fd) < 0 ||
+		    (n = read(fd, buf, sizeof(buf))) <= 0) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		BIO_write(rb, buf, n);
+	}
+	return ssl;
+}
+
 /* ktlsd's log line for such a client, after its address. */
 #define RESET_CLOSE_REASON "client reset the connection; backend not contacted"
 
@@ -246,10 +279,9 @@ static void reset_right_after_handshake(struct __test_metadata *_metadata,
 	struct timeval tv = { 30, 0 };
 	struct sockaddr_storage me;
 	socklen_t mlen = sizeof(me);
-	unsigned char buf[4096];
 	char needle[160];
-	BIO *rb, *wb;
-	int fd, rc, n;
+	BIO *wb;
+	int fd;
 	SSL *ssl;
 
 	fd = socket(family, SOCK_STREAM, 0);
@@ -260,23 +292,13 @@ static void reset_right_after_handshake(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&me, &mlen));
 	snprintf(needle, sizeof(needle),
 		 family == AF_INET6 ?
-			"[::1]:%d: closed: " RESET_CLOSE_REASON :
-			"127.0.0.1:%d: closed: " RESET_CLOSE_REASON,
+			"[::1]:%d: session ended (reset): " RESET_CLOSE_REASON :
+			"127.0.0.1:%d: session ended (reset): " RESET_CLOSE_REASON,
 		 ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port :
 					    ((struct sockaddr_in *)&me)->sin_port));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	ssl = SSL_new(self->ctx);
-	rb = BIO_new(BIO_s_mem());
-	wb = BIO_new(BIO_s_mem());
+	ssl = mem_bio_handshake(self->ctx, fd, &wb);
 	ASSERT_NE(NULL, ssl);
-	SSL_set_bio(ssl, rb, wb);
-	while ((rc = SSL_connect(ssl)) != 1) {
-		ASSERT_EQ(SSL_ERROR_WANT_READ, SSL_get_error(ssl, rc));
-		ASSERT_EQ(0, flush_queued(wb, fd));
-		n = read(fd, buf, sizeof(buf));
-		ASSERT_LT(0, n);
-		BIO_write(rb, buf, n);
-	}
 	/* Our Finished is queued, not sent. */
 	ASSERT_EQ(0, kill(self->daemon.pid, SIGSTOP));
 	EXPECT_EQ(0, flush_queued(wb, fd));
@@ -358,6 +380,106 @@ TEST_F_TIMEOUT(session, key_update_from_peer, 120)
 	EXPECT_EQ(0, memcmp(out, in, sizeof(out)));
 	tl_tls_close(ssl);
 #endif
+}
+
+/* How a corrupt_record case spoils the record it sends. */
+enum spoil { FLIP_TAG_BIT, OVERLONG_LENGTH };
+
+/*
+ * After a real handshake and a first echo (so the session is past the key
+ * handoff), send one application-data record spoiled as SPOIL: ktlsd must
+ * end the session and log it at info with the reason, which is the errno
+ * in kTLS mode and OpenSSL's error in userspace mode. Returns the log line
+ * (to be freed), or NULL if none came.
+ */
+static char *corrupt_record(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(session) *self, enum spoil spoil)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(self->echo_tls),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { 30, 0 };
+	struct sockaddr_in me;
+	socklen_t mlen = sizeof(me);
+	unsigned char ping[64], buf[4096], *rec;
+	char needle[96];
+	long len;
+	int fd, n, got = 0;
+	BIO *wb;
+	SSL *ssl;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&me, &mlen) < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssl = mem_bio_handshake(self->ctx, fd, &wb);
+	if (!ssl) {
+		close(fd);
+		return NULL;
+	}
+	/* A first echo, through the memory BIOs. */
+	memset(ping, 'p', sizeof(ping));
+	SSL_write(ssl, ping, sizeof(ping));
+	flush_queued(wb, fd);
+	while (got < (int)sizeof(ping)) {
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		BIO_write(SSL_get_rbio(ssl), buf, n);
+		while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+			got += n;
+	}
+	EXPECT_EQ((int)sizeof(ping), got);
+	/* The next record, spoiled on its way out. */
+	SSL_write(ssl, ping, sizeof(ping));
+	len = BIO_get_mem_data(wb, (char **)&rec);
+	if (len > 5 && spoil == FLIP_TAG_BIT) {
+		rec[len - 1] ^= 0x01;
+	} else if (len > 5) {
+		/* Past the 2^14 + 256 bytes a TLS record may carry. */
+		rec[3] = 0x7f;
+		rec[4] = 0xff;
+	}
+	EXPECT_EQ(len, write(fd, rec, len));
+	BIO_reset(wb);
+	snprintf(needle, sizeof(needle), "127.0.0.1:%d: session ended (error): ",
+		 ntohs(me.sin_port));
+	SSL_free(ssl);
+	close(fd);
+	return tl_wait_log_line(self->log, needle, 30000);
+}
+
+/*
+ * A record spoiled as SPOIL ends the session with one info line whose
+ * reason holds USERSPACE_WHY (OpenSSL's words) or, in kTLS mode, KTLS_WHY
+ * (the kernel's errno, by name).
+ */
+static void corrupt_record_logged(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(session) *self, enum spoil spoil,
+				  const char *userspace_why, const char *ktls_why)
+{
+	char *line = corrupt_record(_metadata, self, spoil);
+
+	ASSERT_NE(NULL, line);
+	TH_LOG("%s", line);
+	EXPECT_NE(NULL, strstr(line, "info: "));
+	EXPECT_NE(NULL, strstr(line, SESSION_EXPECT_KTLS ? ktls_why : userspace_why));
+	free(line);
+}
+
+/* A bit flipped in a record's authentication tag. */
+TEST_F_TIMEOUT(session, corrupt_record_logged_with_reason, 120)
+{
+	corrupt_record_logged(_metadata, self, FLIP_TAG_BIT, "bad record mac",
+			      "(EBADMSG)");
+}
+
+/* A record header announcing more than a record may hold. */
+TEST_F_TIMEOUT(session, overlong_record_logged_with_reason, 120)
+{
+	corrupt_record_logged(_metadata, self, OVERLONG_LENGTH, "length too long",
+			      " (E");
 }
 
 #endif

@@ -333,7 +333,32 @@ int tl_file_contains(const char *path, const char *needle)
 	return found;
 }
 
-int tl_wait_file_contains(const char *path, const char *needle, int timeout_ms)
+/*
+ * 1 when the file holds NEEDLE (and, with LINE, the whole line around it,
+ * newline included: a copy goes to *LINE), 0 if not yet, -1 if unreadable.
+ */
+static int find_in_file(const char *path, const char *needle, char **line)
+{
+	char *buf = tl_read_file(path), *at, *start, *end;
+	int found = 0;
+
+	if (!buf)
+		return -1;
+	at = strstr(buf, needle);
+	if (at && !line) {
+		found = 1;
+	} else if (at && (end = strchr(at, '\n')) != NULL) {
+		for (start = at; start > buf && start[-1] != '\n'; start--)
+			;
+		*line = strndup(start, end - start);
+		found = *line != NULL;
+	}
+	free(buf);
+	return found;
+}
+
+static int wait_in_file(const char *path, const char *needle, int timeout_ms,
+			char **line)
 {
 	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	struct timespec start, now;
@@ -358,7 +383,7 @@ int tl_wait_file_contains(const char *path, const char *needle, int timeout_ms)
 		long left;
 
 		/* Check after the watch exists: no write can slip between. */
-		found = tl_file_contains(path, needle);
+		found = find_in_file(path, needle, line);
 		if (found == 1)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -373,6 +398,18 @@ int tl_wait_file_contains(const char *path, const char *needle, int timeout_ms)
 	}
 	close(in);
 	return found == 1 ? 0 : -1;
+}
+
+int tl_wait_file_contains(const char *path, const char *needle, int timeout_ms)
+{
+	return wait_in_file(path, needle, timeout_ms, NULL);
+}
+
+char *tl_wait_log_line(const char *path, const char *needle, int timeout_ms)
+{
+	char *line = NULL;
+
+	return wait_in_file(path, needle, timeout_ms, &line) == 0 ? line : NULL;
 }
 
 long tl_tls_stat(const char *name)

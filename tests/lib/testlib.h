@@ -58,6 +58,9 @@ int tl_file_contains(const char *path, const char *needle);
 /* Wait (inotify, at most TIMEOUT_MS) until the file contains NEEDLE: for
  * peers that only say "ready" on stderr. 0, or -1 on timeout. */
 int tl_wait_file_contains(const char *path, const char *needle, int timeout_ms);
+/* Wait the same way for a whole line (newline written) holding NEEDLE;
+ * the line without its newline, to be freed, or NULL on timeout. */
+char *tl_wait_log_line(const char *path, const char *needle, int timeout_ms);
 struct ssl_ctx_st;
 struct ssl_st;
 /* A blocking TLS connection to 127.0.0.1:PORT (30 s receive limit), the
