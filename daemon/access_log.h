@@ -9,7 +9,7 @@
  *     subject=DN bytes_in=N bytes_out=N duration_ms=N end=WORD reason=TEXT
  *
  * always with these keys in this order (the format is documented in
- * ktlsd.conf(5) and README; adding a key goes at the end). A value is
+ * ktlsd(8) and README; adding a key goes at the end). A value is
  * written bare when it is non-empty printable ASCII without space, '"',
  * '\\' or '='; otherwise it is quoted, with '"' and '\\' escaped by '\\',
  * and \n, \r, \t and \xHH for every other control or non-ASCII byte, so

@@ -479,7 +479,7 @@ TEST_F_TIMEOUT(session, corrupt_record_logged_with_reason, 120)
 TEST_F_TIMEOUT(session, overlong_record_logged_with_reason, 120)
 {
 	corrupt_record_logged(_metadata, self, OVERLONG_LENGTH, "length too long",
-			      " (E");
+			      "(EMSGSIZE)");
 }
 
 #endif
