@@ -171,6 +171,10 @@ SSL_CTX *creds_server_ctx(const struct ktlsd_config *cfg,
 			  const struct cfg_port *port, FILE *diag);
 SSL_CTX *creds_client_ctx(const struct ktlsd_config *cfg,
 			  const struct cfg_connection *conn, FILE *diag);
+/* For --explain: the cipher suites SEC and V give, per TLS version, as
+ * OpenSSL names ("  ciphers (TLS 1.2): ECDHE-ECDSA-AES256-GCM-SHA384 ..."). */
+void creds_explain_ciphers(const struct cfg_security *sec,
+			   const struct cfg_versions *v, bool server, FILE *out);
 /*
  * Per connection, on the SSL made from creds_client_ctx(): set SNI to
  * conn->server_host and, with tls-target-name-check=host, the host name the

@@ -252,6 +252,15 @@ out:
 	return ret;
 }
 
+/*
+ * TLS 1.2 ciphers when cipher-list names none: ECDHE key exchange with the
+ * AEADs the kernel takes over (kTLS: AES-GCM, ChaCha20-Poly1305). OpenSSL's
+ * own default adds CBC (LUCKY13-prone, never offloaded), plain-RSA key
+ * exchange (no forward secrecy) and DHE; an operator who needs them lists
+ * them. OpenSSL's TLS 1.3 default (AES-GCM, ChaCha20) is already all AEAD.
+ */
+#define DEFAULT_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
 /* cipher-list: TLS 1.3 suite names (TLS_*) and TLS 1.2 cipher strings may
  * be mixed, separated by ':'; each part goes to its own OpenSSL call. */
 static int use_ciphers(struct creds_job *job, SSL_CTX *ctx)
@@ -261,9 +270,7 @@ static int use_ciphers(struct creds_job *job, SSL_CTX *ctx)
 	char v12[1024] = "", v13[1024] = "";
 	int ret = 0;
 
-	if (!list)
-		return 0;
-	copy = strdup(list);
+	copy = strdup(list ? list : "");
 	if (!copy)
 		return -1;
 	for (tok = strtok_r(copy, ": ,", &save); tok;
@@ -274,7 +281,9 @@ static int use_ciphers(struct creds_job *job, SSL_CTX *ctx)
 		snprintf(dst + len, sizeof(v12) - len, "%s%s", len ? ":" : "", tok);
 	}
 	free(copy);
-	if (v12[0] && SSL_CTX_set_cipher_list(ctx, v12) != 1) {
+	if (!v12[0])
+		snprintf(v12, sizeof(v12), "%s", DEFAULT_TLS12_CIPHERS);
+	if (SSL_CTX_set_cipher_list(ctx, v12) != 1) {
 		report(job, true, OPT_CIPHER_LIST, "no usable TLS 1.2 cipher in \"%s\" (%s)",
 		       v12, ssl_error_text());
 		ret = -1;
@@ -337,6 +346,13 @@ SSL_CTX *creds_server_ctx(const struct ktlsd_config *cfg,
 	/* The seeds' server sends its trusted CAs to the client (mutual TLS). */
 	use_trust(&job, ctx, port->mutual, OPT_CRL, true);
 	use_ciphers(&job, ctx);
+	/* A DHE suite an operator lists gets OpenSSL's built-in group sized
+	 * to the certificate (RFC 7919); the default list has none. */
+	SSL_CTX_set_dh_auto(ctx, 1);
+	/* The server's order decides (strongest first), except that a client
+	 * that puts ChaCha20 first (no AES hardware) gets it. */
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
+			    SSL_OP_PRIORITIZE_CHACHA);
 	if (verify_setup_ctx(ctx, true, mode) < 0)
 		report(&job, true, OPT_TLS_MUTUAL, "cannot set up verification");
 	/* Resuming a session whose client was verified needs a context id
@@ -373,6 +389,43 @@ SSL_CTX *creds_client_ctx(const struct ktlsd_config *cfg,
 	if (verify_setup_ctx(ctx, false, SSL_VERIFY_PEER) < 0)
 		report(&job, true, OPT_TRUSTED_CA, "cannot set up verification");
 	return finish(&job, ctx);
+}
+
+void creds_explain_ciphers(const struct cfg_security *sec,
+			   const struct cfg_versions *v, bool server, FILE *out)
+{
+	struct creds_job job = { .sec = sec };	/* no diag: -t reports errors */
+	SSL_CTX *ctx = new_ctx(&job, server ? TLS_server_method() :
+			       TLS_client_method(), v);
+	STACK_OF(SSL_CIPHER) *all;
+
+	if (ctx)
+		use_ciphers(&job, ctx);
+	if (!ctx || job.errors) {
+		fprintf(out, "  ciphers: (cipher-list or sec-protocol has errors; "
+			"see --check-config)\n");
+		SSL_CTX_free(ctx);
+		return;
+	}
+	all = SSL_CTX_get_ciphers(ctx);
+	for (int tls13 = 1; tls13 >= 0; tls13--) {
+		int shown = 0;
+
+		if ((tls13 && v->max_version == TLS1_2_VERSION) ||
+		    (!tls13 && v->min_version == TLS1_3_VERSION))
+			continue;
+		fprintf(out, "  ciphers (TLS 1.%d):", tls13 ? 3 : 2);
+		for (int i = 0; i < sk_SSL_CIPHER_num(all); i++) {
+			const SSL_CIPHER *c = sk_SSL_CIPHER_value(all, i);
+
+			if (!strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") == !tls13)
+				continue;
+			fprintf(out, " %s", SSL_CIPHER_get_name(c));
+			shown++;
+		}
+		fprintf(out, "%s\n", shown ? "" : " (none)");
+	}
+	SSL_CTX_free(ctx);
 }
 
 int creds_client_prepare(SSL *ssl, const struct cfg_connection *conn)

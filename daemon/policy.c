@@ -341,6 +341,9 @@ static void explain_security(const struct ktlsd_config *cfg, const struct cfg_se
 			fprintf(out, "  %s = %s (%s level, %s:%u)\n",
 				config_option_name((enum sec_option)i), v->value,
 				config_level_name(v->level), cfg->path, v->line);
+		else if (i == OPT_CIPHER_LIST)
+			fprintf(out, "  cipher-list = (not set: TLS 1.2 offers ECDHE with "
+				"AES-GCM or ChaCha20-Poly1305 only, see ciphers below)\n");
 		else
 			fprintf(out, "  %s = (not set)\n", config_option_name((enum sec_option)i));
 	}
@@ -419,6 +422,7 @@ int policy_explain(const struct ktlsd_config *cfg, const char *only, FILE *out)
 		explain_versions(&p->versions, out);
 		explain_source(cfg, p->source, p->application, out);
 		explain_security(cfg, &p->effective, true, out);
+		creds_explain_ciphers(&p->effective, &p->versions, true, out);
 	}
 	for (int i = 0; i < cfg->n_conns; i++) {
 		const struct cfg_connection *c = &cfg->conns[i];
@@ -435,6 +439,7 @@ int policy_explain(const struct ktlsd_config *cfg, const char *only, FILE *out)
 		explain_versions(&c->versions, out);
 		explain_source(cfg, c->source, c->application, out);
 		explain_security(cfg, &c->effective, false, out);
+		creds_explain_ciphers(&c->effective, &c->versions, false, out);
 	}
 	if (only && !shown) {
 		fprintf(out, "no port or connection named \"%s\"\n", only);

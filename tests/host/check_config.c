@@ -156,6 +156,65 @@ TEST_F(check, example_is_accepted)
 	EXPECT_EQ(1, tl_file_contains(self->out, "level"));
 }
 
+/* The TLS 1.2 suites of a port's "ciphers (TLS 1.2):" line in --explain. */
+static char *explained_tls12(const char *path)
+{
+	char *text = tl_read_file(path), *line, *end, *list = NULL;
+
+	line = text ? strstr(text, "ciphers (TLS 1.2):") : NULL;
+	if (line) {
+		end = strchr(line, '\n');
+		if (end)
+			*end = '\0';
+		list = strdup(line + strlen("ciphers (TLS 1.2):"));
+	}
+	free(text);
+	return list;
+}
+
+/* Without cipher-list, --explain shows what TLS 1.2 really offers: ECDHE
+ * with AES-GCM or ChaCha20-Poly1305 only; a listed CBC suite shows up. */
+TEST(explain_shows_the_effective_cipher_list)
+{
+	char *dir = tl_tmpdir(), *list, *save = NULL;
+	char conf[600], out[600], err[600];
+	int n = 0;
+
+	ASSERT_NE(NULL, dir);
+	ASSERT_NE(NULL, pki_dir());
+	snprintf(conf, sizeof(conf), "%s/ktlsd.conf", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(err, sizeof(err), "%s/err", dir);
+	ASSERT_EQ(0, pki_write_port_conf(conf, &(struct pki_port_conf) {
+		.control = "/nonexistent/control", .port_name = "Echo:secure",
+		.port = 7001, .backend = 7000 }));
+	ASSERT_EQ(0, ktlsd("--explain", conf, out, err));
+	list = explained_tls12(out);
+	ASSERT_NE(NULL, list);
+	for (char *tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		n++;
+		EXPECT_TRUE(!strncmp(tok, "ECDHE-", 6) &&
+			    (strstr(tok, "-GCM-") || strstr(tok, "-CHACHA20-"))) {
+			TH_LOG("offered by default: %s", tok);
+		}
+	}
+	EXPECT_LT(0, n);
+	free(list);
+
+	ASSERT_EQ(0, pki_write_port_conf(conf, &(struct pki_port_conf) {
+		.control = "/nonexistent/control", .port_name = "Echo:secure",
+		.security_lines = "cipher-list = ECDHE-ECDSA-AES128-SHA:TLS_AES_128_GCM_SHA256\n",
+		.port = 7001, .backend = 7000 }));
+	ASSERT_EQ(0, ktlsd("--explain", conf, out, err));
+	list = explained_tls12(out);
+	ASSERT_NE(NULL, list);
+	EXPECT_STREQ(" ECDHE-ECDSA-AES128-SHA", list);
+	free(list);
+	EXPECT_EQ(1, tl_file_contains(out, "ciphers (TLS 1.3): TLS_AES_128_GCM_SHA256\n"));
+	tl_rmtree(dir);
+	free(dir);
+}
+
 /* As shipped, the files under /etc/sec are missing here: refused, naming
  * the file:line, the level, the option and the reason. */
 TEST_F(check, missing_files_are_named)
