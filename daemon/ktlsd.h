@@ -64,6 +64,10 @@ struct worker {
 	struct session *graveyard;		/* closed, freed after the batch */
 	pthread_mutex_t lock;			/* guards ->sessions links */
 	atomic_bool stop;
+	/* The last reload this worker followed and its first error ("" if
+	 * none); guarded by worker.c's reload lock (workers_sync). */
+	unsigned long synced_seq;
+	char sync_error[384];
 	unsigned char scratch[16640];		/* control records, one at a time */
 };
 
@@ -237,6 +241,13 @@ int workers_start(int n);
 void workers_stop(void);
 /* Tell every worker that a new generation is current. */
 void workers_notify_reload(void);
+/*
+ * After generation_install(): have every worker follow the current
+ * generation and wait until each has opened its listeners (at most 10 s).
+ * 0, or -1 with the first failure in WHY ("port X: cannot listen on
+ * ADDR: bind: Address already in use").
+ */
+int workers_sync(char *why, size_t len);
 
 /* session.c */
 struct session *session_new(struct worker *w, int fd, struct generation *gen,

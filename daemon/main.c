@@ -142,20 +142,26 @@ static void raise_fd_limit(void)
 }
 
 /*
- * Install GEN, then bring the eBPF maps and cgroup attachments in line with
- * it. The kernel can still say no after every check passed (a cgroup whose
- * hook another tool holds exclusively, a full map): then the generation
- * that ran before is installed again, the maps and attachments follow it
- * back, and -1 says the reload was refused. The workers are told only of a
- * reload that took; one that saw GEN in between keeps its sessions on it.
+ * Install GEN, bring the eBPF maps and cgroup attachments in line with it,
+ * then have every worker open GEN's listeners, and wait for them: a reload
+ * is only reported once it has really taken. The kernel can still say no
+ * after every check passed (a cgroup whose hook another tool holds
+ * exclusively, a full map, an address another program has bound): then
+ * the generation that ran before is installed again, maps, attachments and
+ * listeners follow it back, and -1 says why in WHY. A worker that saw GEN
+ * in between keeps its sessions on it.
  */
-static int apply_kernel_side(struct generation *gen)
+static int apply_generation(struct generation *gen, char *why, size_t len)
 {
 	struct generation *old = generation_get();
 	struct generation *cur;
+	char again[384];
 
 	generation_install(gen);
-	if (steer_update(gen->cfg) == 0 && redirect_update(gen) == 0) {
+	if (steer_update(gen->cfg) < 0 || redirect_update(gen) < 0)
+		snprintf(why, len, "the kernel did not take the new port takeover "
+			 "or redirection (the daemon's log says why)");
+	else if (workers_sync(why, len) == 0) {
 		generation_put(old);
 		return 0;
 	}
@@ -164,6 +170,8 @@ static int apply_kernel_side(struct generation *gen)
 	if (cur) {
 		steer_update(cur->cfg);
 		redirect_update(cur);
+		if (workers_sync(again, sizeof(again)) < 0)
+			log_err("reload rollback: %s", again);
 	}
 	generation_put(cur);
 	return -1;
@@ -172,6 +180,7 @@ static int apply_kernel_side(struct generation *gen)
 int daemon_reload(FILE *diag)
 {
 	struct generation *gen;
+	char why[512];
 
 	sd_notify(0, "RELOADING=1");
 	log_notice("reloading %s", g_daemon.config_path);
@@ -179,17 +188,14 @@ int daemon_reload(FILE *diag)
 	if (!gen) {
 		log_err("reload refused: %s has errors; the running configuration "
 			"stays in force", g_daemon.config_path);
-	} else if (apply_kernel_side(gen) < 0) {
-		log_err("reload refused: the kernel did not take the new port "
-			"takeover or redirection (see above); the running "
-			"configuration stays in force");
+	} else if (apply_generation(gen, why, sizeof(why)) < 0) {
+		log_err("reload refused: %s; the running configuration stays in "
+			"force", why);
 		if (diag)
-			fprintf(diag, "reload refused: the kernel did not take the new "
-				"port takeover or redirection (the daemon's log says "
-				"why); the running configuration stays in force\n");
+			fprintf(diag, "reload refused: %s; the running configuration "
+				"stays in force\n", why);
 		gen = NULL;
 	} else {
-		workers_notify_reload();
 		log_notice("configuration reloaded");
 	}
 	sd_notify(0, "READY=1");

@@ -48,8 +48,25 @@
 #include "redirect.h"
 #include "steer.h"
 
-/* Make the worker's listeners match GEN: keep, close and open as needed. */
-static int worker_sync_listeners(struct worker *w, struct generation *gen)
+/*
+ * Reload acknowledgements. The main thread bumps seq after installing a
+ * generation and waits (workers_sync) until every worker has synced its
+ * listeners to it and said how that went in ->synced_seq/->sync_error.
+ * Guarded by lock; done is signalled at each acknowledgement.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	unsigned long seq;
+} sync_req = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+
+#define SYNC_WAIT_S 10
+
+/* Make the worker's listeners match GEN: keep, close and open as needed.
+ * -1 when an address could not be opened: the first such error goes to
+ * ERR (the others to the log only). */
+static int worker_sync_listeners(struct worker *w, struct generation *gen,
+				 char *err, size_t err_len)
 {
 	const struct ktlsd_config *cfg = gen->cfg;
 	struct listener_slot *slots;
@@ -85,7 +102,10 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen)
 						  txt, sizeof(txt));
 					log_err("port %s: cannot listen on %s: %s",
 						cfg->ports[i].name, txt, why);
-					failed++;
+					if (!failed++)
+						snprintf(err, err_len, "port %s: cannot "
+							 "listen on %s: %s",
+							 cfg->ports[i].name, txt, why);
 					continue;
 				}
 			}
@@ -275,17 +295,30 @@ static void worker_trim_memory(struct worker *w)
 	}
 }
 
+/* Follow the current generation, then tell workers_sync() how it went. */
 static void worker_reload(struct worker *w)
 {
-	struct generation *gen = generation_get();
+	struct generation *gen;
+	char err[sizeof(w->sync_error)] = "";
+	unsigned long seq;
 
-	if (!gen || gen == w->gen) {
+	/* Read before the generation: it was installed before seq moved. */
+	pthread_mutex_lock(&sync_req.lock);
+	seq = sync_req.seq;
+	pthread_mutex_unlock(&sync_req.lock);
+	gen = generation_get();
+	if (gen && gen != w->gen) {
+		worker_sync_listeners(w, gen, err, sizeof(err));
+		generation_put(w->gen);
+		w->gen = gen;
+	} else {
 		generation_put(gen);
-		return;
 	}
-	worker_sync_listeners(w, gen);
-	generation_put(w->gen);
-	w->gen = gen;
+	pthread_mutex_lock(&sync_req.lock);
+	w->synced_seq = seq;
+	memcpy(w->sync_error, err, sizeof(err));
+	pthread_cond_broadcast(&sync_req.done);
+	pthread_mutex_unlock(&sync_req.lock);
 }
 
 static void *worker_main(void *arg)
@@ -366,7 +399,8 @@ static int worker_init(struct worker *w, int id)
 	ev.data.ptr = &w->wake_h;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
 	w->gen = generation_get();
-	return worker_sync_listeners(w, w->gen);
+	return worker_sync_listeners(w, w->gen, w->sync_error,
+				     sizeof(w->sync_error));
 }
 
 /* On failure the workers made so far stay listed: workers_stop() ends
@@ -417,6 +451,41 @@ static void close_if_open(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+}
+
+int workers_sync(char *why, size_t len)
+{
+	struct timespec deadline;
+	unsigned long seq;
+	int rc = 0;
+
+	pthread_mutex_lock(&sync_req.lock);
+	seq = ++sync_req.seq;
+	pthread_mutex_unlock(&sync_req.lock);
+	workers_notify_reload();
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += SYNC_WAIT_S;
+	pthread_mutex_lock(&sync_req.lock);
+	for (int i = 0; i < g_daemon.n_workers; i++) {
+		struct worker *w = g_daemon.workers[i];
+
+		while (w->synced_seq < seq &&
+		       pthread_cond_timedwait(&sync_req.done, &sync_req.lock,
+					      &deadline) != ETIMEDOUT)
+			;
+		if (rc)
+			continue;	/* the first failure is the one said */
+		if (w->synced_seq < seq) {
+			snprintf(why, len, "worker %d did not take the new "
+				 "configuration within %d s", w->id, SYNC_WAIT_S);
+			rc = -1;
+		} else if (w->sync_error[0]) {
+			snprintf(why, len, "%s", w->sync_error);
+			rc = -1;
+		}
+	}
+	pthread_mutex_unlock(&sync_req.lock);
+	return rc;
 }
 
 void workers_stop(void)

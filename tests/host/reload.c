@@ -208,4 +208,77 @@ TEST_F(reload, refused_when_steering_cannot_start)
 	EXPECT_EQ(0, ctl_reload(self));
 }
 
+/* A listener on 127.0.0.1:PORT without SO_REUSEPORT: ktlsd cannot bind
+ * beside it. */
+static int occupy(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(fd, 4) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A reload that adds a port whose address another program holds is
+ * refused with the address and the error, and rolled back: the running
+ * port keeps its certificate. Once the address is free the same reload
+ * succeeds, and it answers only when the workers listen: a handshake on
+ * the new port right after it works.
+ */
+TEST_F(reload, refused_when_a_new_port_cannot_listen)
+{
+	char extra[300], want[160], serial[80], again[80];
+	int added = pki_free_port();
+	int held = occupy(added);
+	SSL *ssl;
+	FILE *f;
+
+	ASSERT_LE(0, held);
+	ssl = tl_tls_connect(self->ctx, self->port);
+	ASSERT_NE(NULL, ssl);
+	peer_serial(ssl, serial, sizeof(serial));
+	tl_tls_close(ssl);
+
+	ASSERT_EQ(0, write_conf(self, pki_file("server-cnonly-chain.pem"), ""));
+	snprintf(extra, sizeof(extra),
+		 "[port Source:added]\nlisten = 127.0.0.1:%d\n"
+		 "backend = 127.0.0.1:%d\ntransport = tls=1\n",
+		 added, self->source_port);
+	f = fopen(self->conf, "a");
+	ASSERT_NE(NULL, f);
+	fputs(extra, f);
+	ASSERT_EQ(0, fclose(f));
+
+	EXPECT_EQ(1, ctl_reload(self));
+	snprintf(want, sizeof(want), "reload refused: port Source:added: cannot "
+		 "listen on 127.0.0.1:%d: bind: Address already in use", added);
+	EXPECT_EQ(1, tl_file_contains(self->out, want)) {
+		char *text = tl_read_file(self->out);
+
+		TH_LOG("ktlsctl said: %s", text ? text : "(nothing)");
+		free(text);
+	}
+	ssl = tl_tls_connect(self->ctx, self->port);
+	ASSERT_NE(NULL, ssl);
+	peer_serial(ssl, again, sizeof(again));
+	tl_tls_close(ssl);
+	EXPECT_STREQ(serial, again);
+
+	close(held);
+	EXPECT_EQ(0, ctl_reload(self));
+	ssl = tl_tls_connect(self->ctx, added);
+	EXPECT_NE(NULL, ssl) {
+		TH_LOG("the reload answered before port %d listened", added);
+	}
+	if (ssl)
+		tl_tls_close(ssl);
+}
+
 TEST_HARNESS_MAIN
