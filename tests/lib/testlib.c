@@ -190,6 +190,23 @@ int tl_stop(struct tl_proc *p)
 	return st;
 }
 
+int tl_freeze(struct tl_proc *p)
+{
+	int st;
+
+	/* kill() only queues the signal; a busy thread may run on for a
+	 * while. waitpid(WUNTRACED) returns once the whole group stopped. */
+	if (p->pid <= 0 || kill(p->pid, SIGSTOP) < 0 ||
+	    waitpid(p->pid, &st, WUNTRACED) != p->pid)
+		return -1;
+	return WIFSTOPPED(st) ? 0 : -1;
+}
+
+int tl_thaw(struct tl_proc *p)
+{
+	return p->pid > 0 ? kill(p->pid, SIGCONT) : -1;
+}
+
 int tl_daemon_start(struct tl_proc *p, const char *conf, const char *log)
 {
 	char bin[PATH_MAX];

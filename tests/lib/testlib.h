@@ -34,6 +34,12 @@ int tl_wait_line(struct tl_proc *p, const char *prefix, char *line, size_t len,
 /* SIGTERM, then wait (SIGKILL after 10 s). Returns the exit status. */
 int tl_stop(struct tl_proc *p);
 
+/* SIGSTOP P and wait until every thread of it has stopped (the kernel
+ * reports the group stop to us, its parent): then it reads nothing more
+ * until tl_thaw(). 0 or -1. */
+int tl_freeze(struct tl_proc *p);
+int tl_thaw(struct tl_proc *p);
+
 /* ktlsd -c CONF -v; waits for "ktlsd ready". 0 or -1. */
 int tl_daemon_start(struct tl_proc *p, const char *conf, const char *log);
 /* backend MODE [--bytes N]; *port gets its TCP port. 0 or -1. */
