@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "sec_opt.h"
 #include "pki.h"
 #include "kselftest_harness.h"
 
@@ -42,10 +43,7 @@ static const char *capture_end(struct capture *c)
 static void set_opt(struct cfg_security *sec, enum sec_option opt,
 		    const char *value)
 {
-	sec->opt[opt].value = (char *)value;
-	sec->opt[opt].level = LEVEL_PORT;
-	sec->opt[opt].file = "certs_load.conf";
-	sec->opt[opt].line = 10 + opt;	/* certificate:10, key:11, ca:12 ... */
+	tl_set_sec_opt(sec, opt, value, "certs_load.conf");
 }
 
 static const struct ktlsd_config cfg = { .path = "certs_load.conf" };

@@ -18,8 +18,10 @@
 #include <openssl/err.h>
 
 #include "config.h"
+#include "sec_opt.h"
 #include "pki.h"
 #include "kselftest_harness.h"
+#include "testlib.h"
 
 #define PEER_TIMEOUT_MS 5000
 
@@ -176,18 +178,7 @@ FIXTURE_VARIANT_ADD(matrix, server_pinned_13_client_13) {
 static void set_opt(struct cfg_security *sec, enum sec_option opt,
 		    const char *value)
 {
-	sec->opt[opt].value = (char *)value;
-	sec->opt[opt].level = LEVEL_PORT;
-	sec->opt[opt].file = "certs_matrix.conf";
-	sec->opt[opt].line = 10 + opt;
-}
-
-static void set_timeouts(int fd)
-{
-	struct timeval tv = { .tv_sec = PEER_TIMEOUT_MS / 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	tl_set_sec_opt(sec, opt, value, "certs_matrix.conf");
 }
 
 /* Fill argv with the peer's certificate options; returns the next index. */
@@ -217,8 +208,6 @@ static void setup_client(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(matrix) *self,
 			 const FIXTURE_VARIANT(matrix) *variant)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	char port[16];
 	const char *argv[32];
 	int n = 0;
@@ -251,11 +240,9 @@ static void setup_client(struct __test_metadata *_metadata,
 		TH_LOG("s_server: %s", self->peer.seen);
 	}
 
-	self->fd = socket(AF_INET, SOCK_STREAM, 0);
+	self->fd = tl_connect_loopback(self->port_no);
 	ASSERT_LE(0, self->fd);
-	set_timeouts(self->fd);
-	sa.sin_port = htons(self->port_no);
-	ASSERT_EQ(0, connect(self->fd, (struct sockaddr *)&sa, sizeof(sa)));
+	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	ASSERT_EQ(0, creds_client_prepare(self->ssl, &self->conn));
@@ -266,9 +253,7 @@ static void setup_server(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(matrix) *self,
 			 const FIXTURE_VARIANT(matrix) *variant)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
+	int lport;
 	static char own[4][512];
 	char connect_to[32];
 	const char *argv[32];
@@ -294,12 +279,9 @@ static void setup_server(struct __test_metadata *_metadata,
 	self->ctx = creds_server_ctx(&self->cfg, &self->port, stderr);
 	ASSERT_NE(NULL, self->ctx);
 
-	self->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	self->lfd = tl_listen_loopback(&lport);
 	ASSERT_LE(0, self->lfd);
-	ASSERT_EQ(0, bind(self->lfd, (struct sockaddr *)&sa, sizeof(sa)));
-	ASSERT_EQ(0, getsockname(self->lfd, (struct sockaddr *)&sa, &len));
-	ASSERT_EQ(0, listen(self->lfd, 1));
-	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", ntohs(sa.sin_port));
+	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", lport);
 	argv[n++] = "s_client";
 	argv[n++] = "-connect";
 	argv[n++] = connect_to;
@@ -315,7 +297,7 @@ static void setup_server(struct __test_metadata *_metadata,
 
 	self->fd = accept(self->lfd, NULL, NULL);
 	ASSERT_LE(0, self->fd);
-	set_timeouts(self->fd);
+	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	SSL_set_fd(self->ssl, self->fd);

@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 
 #include "config.h"
+#include "sec_opt.h"
 #include "kselftest_harness.h"
 #include "pki.h"
 #include "testlib.h"
@@ -114,18 +115,7 @@ ROWS(client, false)
 static void set_opt(struct cfg_security *sec, enum sec_option opt,
 		    const char *value)
 {
-	sec->opt[opt].value = (char *)value;
-	sec->opt[opt].level = LEVEL_PORT;
-	sec->opt[opt].file = "ciphers.conf";
-	sec->opt[opt].line = 10 + opt;
-}
-
-static void set_timeouts(int fd)
-{
-	struct timeval tv = { .tv_sec = PEER_TIMEOUT_MS / 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	tl_set_sec_opt(sec, opt, value, "ciphers.conf");
 }
 
 /* ktlsd's side as a server port; s_client offers only the variant's suite. */
@@ -133,9 +123,7 @@ static void setup_server(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(ciphers) *self,
 			 const FIXTURE_VARIANT(ciphers) *variant)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
+	int lport;
 	char connect_to[32];
 	const char *argv[] = { "s_client", "-connect", connect_to, "-tls1_2",
 			       "-cipher", variant->suite, "-CAfile", rsa_file("rsa.crt"),
@@ -149,16 +137,13 @@ static void setup_server(struct __test_metadata *_metadata,
 	self->ctx = creds_server_ctx(&self->cfg, &self->port, stderr);
 	ASSERT_NE(NULL, self->ctx);
 
-	self->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	self->lfd = tl_listen_loopback(&lport);
 	ASSERT_LE(0, self->lfd);
-	ASSERT_EQ(0, bind(self->lfd, (struct sockaddr *)&sa, sizeof(sa)));
-	ASSERT_EQ(0, getsockname(self->lfd, (struct sockaddr *)&sa, &len));
-	ASSERT_EQ(0, listen(self->lfd, 1));
-	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", ntohs(sa.sin_port));
+	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", lport);
 	ASSERT_EQ(0, pki_peer_spawn(&self->peer, argv));
 	self->fd = accept(self->lfd, NULL, NULL);
 	ASSERT_LE(0, self->fd);
-	set_timeouts(self->fd);
+	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	SSL_set_fd(self->ssl, self->fd);
@@ -169,8 +154,6 @@ static void setup_client(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(ciphers) *self,
 			 const FIXTURE_VARIANT(ciphers) *variant)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int port_no = pki_free_port();
 	char port[16];
 	const char *argv[] = { "s_server", "-accept", port, "-naccept", "1",
@@ -191,11 +174,9 @@ static void setup_client(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, pki_peer_wait_for(&self->peer, "ACCEPT", PEER_TIMEOUT_MS)) {
 		TH_LOG("s_server: %s", self->peer.seen);
 	}
-	self->fd = socket(AF_INET, SOCK_STREAM, 0);
+	self->fd = tl_connect_loopback(port_no);
 	ASSERT_LE(0, self->fd);
-	set_timeouts(self->fd);
-	sa.sin_port = htons(port_no);
-	ASSERT_EQ(0, connect(self->fd, (struct sockaddr *)&sa, sizeof(sa)));
+	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	SSL_set_fd(self->ssl, self->fd);

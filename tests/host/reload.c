@@ -208,23 +208,6 @@ TEST_F(reload, refused_when_steering_cannot_start)
 	EXPECT_EQ(0, ctl_reload(self));
 }
 
-/* A listener on 127.0.0.1:PORT without SO_REUSEPORT: ktlsd cannot bind
- * beside it. */
-static int occupy(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(fd, 4) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /*
  * A reload that adds a port whose address another program holds is
  * refused with the address and the error, and rolled back: the running
@@ -236,7 +219,7 @@ TEST_F(reload, refused_when_a_new_port_cannot_listen)
 {
 	char extra[300], want[160], serial[80], again[80];
 	int added = pki_free_port();
-	int held = occupy(added);
+	int held = tl_occupy_port(added);
 	SSL *ssl;
 	FILE *f;
 

@@ -32,10 +32,10 @@
 FIXTURE(startup) {
 	struct tl_hosts hosts;
 	char *dir;
-	char conf[512], log[512], sock[512], out[512];
-	char pin_base[128];
+	char conf[512], log[512], sock[512], out[512], payload[512];
+	char conf2[512], log2[512], sock2[512];	/* a second daemon's */
+	char pin_base[128], pin_base2[128];
 	struct tl_proc daemon, backend;
-	int backend_port;
 };
 
 FIXTURE_SETUP(startup)
@@ -48,14 +48,20 @@ FIXTURE_SETUP(startup)
 	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	snprintf(self->sock, sizeof(self->sock), "%s/control", self->dir);
 	snprintf(self->out, sizeof(self->out), "%s/out", self->dir);
+	snprintf(self->payload, sizeof(self->payload), "%s/payload", self->dir);
+	snprintf(self->conf2, sizeof(self->conf2), "%s/second.conf", self->dir);
+	snprintf(self->log2, sizeof(self->log2), "%s/second.log", self->dir);
+	snprintf(self->sock2, sizeof(self->sock2), "%s/control2", self->dir);
 	snprintf(self->pin_base, sizeof(self->pin_base),
 		 "/sys/fs/bpf/ktlsd-startup-%d", (int)getpid());
+	snprintf(self->pin_base2, sizeof(self->pin_base2),
+		 "/sys/fs/bpf/ktlsd-startup-%d-b", (int)getpid());
 }
 
 FIXTURE_TEARDOWN(startup)
 {
 	char bin[PATH_MAX];
-	const char *unload[] = { bin, "--unload", "-c", self->conf, NULL };
+	const char *unload[] = { bin, "--unload", "-c", NULL, NULL };
 
 	if (self->daemon.pid > 0)
 		tl_stop(&self->daemon);
@@ -63,9 +69,14 @@ FIXTURE_TEARDOWN(startup)
 		tl_stop(&self->backend);
 	/* Whatever a failing test left pinned. */
 	snprintf(bin, sizeof(bin), "%s/ktlsd", tl_build_dir());
+	unload[3] = self->conf;
 	if (access(self->pin_base, F_OK) == 0)
 		tl_run(unload, NULL, NULL, NULL, 20000);
+	unload[3] = self->conf2;
+	if (access(self->pin_base2, F_OK) == 0)
+		tl_run(unload, NULL, NULL, NULL, 20000);
 	rmdir(self->pin_base);
+	rmdir(self->pin_base2);
 	tl_rmtree(self->dir);
 	free(self->dir);
 }
@@ -116,23 +127,6 @@ static bool exists(const char *path)
 	return lstat(path, &sb) == 0;
 }
 
-/* A plain listener on 127.0.0.1:PORT without SO_REUSEPORT: ktlsd's
- * workers cannot bind beside it. */
-static int occupy(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(fd, 4) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void expect_nothing_left(struct __test_metadata *_metadata,
 				FIXTURE_DATA(startup) *self)
 {
@@ -149,7 +143,7 @@ static void expect_nothing_left(struct __test_metadata *_metadata,
 TEST_F(startup, port_in_use_exits_3_and_leaves_nothing)
 {
 	int port = pki_free_port();
-	int fd = occupy(port);
+	int fd = tl_occupy_port(port);
 	char want[128];
 
 	ASSERT_LE(0, fd);
@@ -195,7 +189,7 @@ TEST_F(startup, control_socket_not_creatable_exits_3)
 TEST_F(startup, failed_start_removes_the_pins_it_made)
 {
 	int port = pki_free_port();
-	int fd = occupy(port);
+	int fd = tl_occupy_port(port);
 
 	ASSERT_LE(0, fd);
 	ASSERT_FALSE(exists(self->pin_base));
@@ -237,76 +231,12 @@ TEST_F(startup, stale_control_socket_is_replaced)
 
 /* ---- a second daemon beside a running one ------------------------------ */
 
-FIXTURE(second) {
-	struct tl_hosts hosts;
-	char *dir;
-	char conf[512], log[512], sock[512], out[512], payload[512];
-	char conf2[512], log2[512], sock2[512];
-	char pin_base[128], pin_base2[128];
-	struct tl_proc daemon, backend;
-	int port;		/* steered: the service listens on it */
-};
+/* What the second daemon shares with the first. */
+enum shared { SAME_SOCKET, SAME_PIN_DIR, LIVE_SOCKET_WITHOUT_LOCK };
 
-FIXTURE_VARIANT(second) {
-	bool same_socket;	/* else the same pin directory */
-	bool unlocked;		/* the first daemon's lock file is gone */
-};
-FIXTURE_VARIANT_ADD(second, same_control_socket) { .same_socket = true };
-FIXTURE_VARIANT_ADD(second, same_pin_dir) { .same_socket = false };
-/* A daemon that holds no lock file (one from before the lock, or whose
- * file was deleted) is still found: it answers on its socket. */
-FIXTURE_VARIANT_ADD(second, live_socket_without_lock) {
-	.same_socket = true, .unlocked = true };
-
-FIXTURE_SETUP(second)
-{
-	ASSERT_NE(NULL, pki_dir());
-	ASSERT_EQ(0, tl_two_hosts(&self->hosts, NULL));
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	snprintf(self->sock, sizeof(self->sock), "%s/control", self->dir);
-	snprintf(self->out, sizeof(self->out), "%s/out", self->dir);
-	snprintf(self->payload, sizeof(self->payload), "%s/payload", self->dir);
-	snprintf(self->conf2, sizeof(self->conf2), "%s/second.conf", self->dir);
-	snprintf(self->log2, sizeof(self->log2), "%s/second.log", self->dir);
-	snprintf(self->sock2, sizeof(self->sock2), "%s/control2", self->dir);
-	snprintf(self->pin_base, sizeof(self->pin_base),
-		 "/sys/fs/bpf/ktlsd-second-%d", (int)getpid());
-	snprintf(self->pin_base2, sizeof(self->pin_base2),
-		 "/sys/fs/bpf/ktlsd-second-%d-b", (int)getpid());
-	ASSERT_EQ(0, tl_write_file(self->payload, "through-ktlsd\n"));
-	ASSERT_EQ(0, tl_backend_start(&self->backend, "check", 0, &self->port));
-	ASSERT_EQ(0, write_conf(self->conf, self->sock, self->pin_base, 0,
-				self->port, 0));
-	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
-}
-
-FIXTURE_TEARDOWN(second)
-{
-	char bin[PATH_MAX];
-	const char *unload[] = { bin, "--unload", "-c", NULL, NULL };
-
-	if (self->daemon.pid > 0)
-		tl_stop(&self->daemon);
-	snprintf(bin, sizeof(bin), "%s/ktlsd", tl_build_dir());
-	unload[3] = self->conf;
-	tl_run(unload, NULL, NULL, NULL, 20000);
-	unload[3] = self->conf2;
-	if (access(self->pin_base2, F_OK) == 0)
-		tl_run(unload, NULL, NULL, NULL, 20000);
-	rmdir(self->pin_base);
-	rmdir(self->pin_base2);
-	if (self->backend.pid > 0)
-		tl_stop(&self->backend);
-	tl_rmtree(self->dir);
-	free(self->dir);
-}
-
-/* TLS to the steered port reaches the service, decrypted. */
+/* TLS to the steered port PORT reaches the service, decrypted. */
 static void expect_steered_port_serves(struct __test_metadata *_metadata,
-				       FIXTURE_DATA(second) *self)
+				       FIXTURE_DATA(startup) *self, int port)
 {
 	char connect[64], line[256];
 	const char *argv[] = { "openssl", "s_client", "-connect", connect,
@@ -314,7 +244,7 @@ static void expect_steered_port_serves(struct __test_metadata *_metadata,
 			       "-verify_return_error", "-quiet", "-no_ign_eof",
 			       NULL };
 
-	snprintf(connect, sizeof(connect), "127.0.0.1:%d", self->port);
+	snprintf(connect, sizeof(connect), "127.0.0.1:%d", port);
 	EXPECT_EQ(0, tl_run(argv, self->payload, self->out, NULL, 20000));
 	ASSERT_EQ(0, tl_wait_line(&self->backend, "", line, sizeof(line), 20000));
 	EXPECT_EQ(0, strncmp(line, "sink 14 ", 8)) {
@@ -322,23 +252,33 @@ static void expect_steered_port_serves(struct __test_metadata *_metadata,
 	}
 }
 
-TEST_F(second, refused_and_the_first_keeps_serving)
+/*
+ * A first daemon steers the port of a "check" service; a second one that
+ * shares SHARED with it must exit 3 naming the first's pid, leave nothing
+ * of its own, and leave the first reachable and serving its port.
+ */
+static void second_instance(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(startup) *self, enum shared shared)
 {
 	char bin[PATH_MAX], lock[600], want[64];
 	const char *status[] = { bin, "-s", self->sock, "status", NULL };
+	int port;
 
-	expect_steered_port_serves(_metadata, self);
+	ASSERT_EQ(0, tl_write_file(self->payload, "through-ktlsd\n"));
+	ASSERT_EQ(0, tl_backend_start(&self->backend, "check", 0, &port));
+	ASSERT_EQ(0, write_conf(self->conf, self->sock, self->pin_base, 0, port, 0));
+	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	expect_steered_port_serves(_metadata, self, port);
+
 	snprintf(lock, sizeof(lock), "%s.lock", self->sock);
-	if (variant->unlocked) {
+	if (shared == LIVE_SOCKET_WITHOUT_LOCK) {
+		/* A daemon from before the lock, or whose file was deleted,
+		 * is still found: it answers on its socket. */
 		ASSERT_EQ(0, unlink(lock));
 	}
-	if (variant->same_socket) {
-		ASSERT_EQ(0, write_conf(self->conf2, self->sock, self->pin_base2,
-					0, self->port, 0));
-	} else {
-		ASSERT_EQ(0, write_conf(self->conf2, self->sock2, self->pin_base,
-					0, self->port, 0));
-	}
+	ASSERT_EQ(0, shared == SAME_PIN_DIR ?
+		  write_conf(self->conf2, self->sock2, self->pin_base, 0, port, 0) :
+		  write_conf(self->conf2, self->sock, self->pin_base2, 0, port, 0));
 
 	EXPECT_EQ(3, run_daemon(self->conf2, self->log2));
 	snprintf(want, sizeof(want), "(pid %d)", (int)self->daemon.pid);
@@ -354,9 +294,24 @@ TEST_F(second, refused_and_the_first_keeps_serving)
 	EXPECT_TRUE(exists(self->sock));
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	EXPECT_EQ(0, tl_run(status, NULL, self->out, NULL, 20000));
-	expect_steered_port_serves(_metadata, self);
+	expect_steered_port_serves(_metadata, self, port);
 	EXPECT_EQ(0, tl_stop(&self->daemon));
 	EXPECT_FALSE(exists(self->sock));
+}
+
+TEST_F(startup, second_instance_on_the_same_control_socket_is_refused)
+{
+	second_instance(_metadata, self, SAME_SOCKET);
+}
+
+TEST_F(startup, second_instance_on_the_same_pin_dir_is_refused)
+{
+	second_instance(_metadata, self, SAME_PIN_DIR);
+}
+
+TEST_F(startup, second_instance_finds_a_live_socket_without_lock_file)
+{
+	second_instance(_metadata, self, LIVE_SOCKET_WITHOUT_LOCK);
 }
 
 TEST_HARNESS_MAIN

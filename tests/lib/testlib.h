@@ -46,6 +46,16 @@ int tl_daemon_start(struct tl_proc *p, const char *conf, const char *log);
 int tl_backend_start(struct tl_proc *p, const char *mode,
 		     unsigned long long bytes, int *port);
 
+/* A listener on 127.0.0.1:PORT without SO_REUSEPORT, which ktlsd cannot
+ * bind beside: "address in use" on demand. The fd, or -1. */
+int tl_occupy_port(int port);
+/* A TCP listener on 127.0.0.1, port chosen by the kernel (in *PORT). */
+int tl_listen_loopback(int *port);
+/* A blocking TCP connection to 127.0.0.1:PORT. The fd, or -1. */
+int tl_connect_loopback(int port);
+/* SO_RCVTIMEO and SO_SNDTIMEO of SECONDS on FD. */
+void tl_set_timeouts(int fd, int seconds);
+
 /* Run ARGV to completion with stdin/stdout from/to files (NULL: /dev/null)
  * and stderr to ERR (NULL: /dev/null). Returns the exit status, or -1 on
  * timeout (the child is killed). */
