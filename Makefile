@@ -87,7 +87,8 @@ HOST_TESTS  := $(patsubst tests/host/%.c,$(BUILD)/tests/host/%,$(wildcard tests/
 VM_TESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
 FUZZERS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*.c))
 
-PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend
+PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend \
+	 $(BUILD)/tests/lib/flood
 
 .PHONY: all deps deps-bench test test-unit test-host test-vm test-san check \
 	demo fuzz install deb clean help harness tests bench
@@ -147,11 +148,16 @@ $(BUILD)/ktlsctl: $(CTL_SRCS:%.c=$(BUILD)/%.o)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Stand-alone helper programs of the tests (and of bench/run).
 $(BUILD)/tests/lib/backend: $(BUILD)/tests/lib/backend.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/tests/lib/flood: $(BUILD)/tests/lib/flood.o $(BUILD)/tests/lib/testlib.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-TESTLIB_LINK := $(filter-out $(BUILD)/tests/lib/backend.o,$(TESTLIB_OBJS))
+TESTLIB_LINK := $(filter-out $(BUILD)/tests/lib/backend.o $(BUILD)/tests/lib/flood.o,\
+		  $(TESTLIB_OBJS))
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_LINK) $(LIBKTLSD)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)

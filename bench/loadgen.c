@@ -13,7 +13,8 @@
  *               --concurrency C keeps C in flight (saturation), or
  *               --rate R offers R new connections per second (latency).
  *   reqresp     handshake, --request-size bytes written, the same number
- *               read back (an echo backend), close.
+ *               read back (an echo backend), close. With --rate, the
+ *               latency is that of the whole exchange.
  *   bulk        --streams N connections, each downloading (backend in
  *               source mode) or uploading (--upload; sink backend)
  *               --bytes B bytes; reports MB/s over all streams.
@@ -287,7 +288,8 @@ static bool want(struct conn *c, int ret)
 
 static void after_handshake(struct conn *c)
 {
-	if (opt.rate > 0)
+	/* reqresp: the latency of the whole exchange, recorded at its end. */
+	if (opt.rate > 0 && opt.mode != REQRESP)
 		record_latency(now_ns() - c->started_ns);
 	switch (opt.mode) {
 	case HANDSHAKES:
@@ -381,6 +383,8 @@ static void conn_step(struct conn *c)
 				break;
 			}
 			if (c->done >= goal) {
+				if (opt.rate > 0)
+					record_latency(now_ns() - c->started_ns);
 				st.completed++;
 				conn_close(c, true);
 				return;
@@ -487,13 +491,14 @@ static int run(void)
 			qsort(st.lat_ns, st.nlat, sizeof(*st.lat_ns), cmp_u64);
 		printf("result mode=%s completed=%llu errors=%llu seconds=%.3f "
 		       "rate=%.1f bytes=%llu mbps=%.1f p50_us=%.0f p99_us=%.0f "
-		       "timed_out=%d cpu_s=%.3f\n",
+		       "timed_out=%d cpu_s=%.3f started=%llu\n",
 		       (const char *[]){ "handshakes", "reqresp", "bulk", "idle" }[opt.mode],
 		       (unsigned long long)st.completed,
 		       (unsigned long long)st.errors, secs,
 		       st.completed / secs, (unsigned long long)st.bytes,
 		       st.bytes / secs / 1e6, percentile_us(0.50),
-		       percentile_us(0.99), fail && timed_out, cpu);
+		       percentile_us(0.99), fail && timed_out, cpu,
+		       (unsigned long long)started);
 		fflush(stdout);
 		return fail ? 1 : 0;
 	}

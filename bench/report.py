@@ -7,7 +7,8 @@ The first table shows every terminator per row, then ktlsd divided by the
 best of the others (the anchors): above 1 is better for rates, below 1 is
 better for costs. Then ktlsd against itself: kTLS against userspace mode
 in the VM (rows vm-ktls, vm-userspace) and a steered port against a plain
-listener (rows steer, plain), each with the ratio of the two.
+listener (rows steer, plain), each with the ratio of the two. Last, good
+clients during a handshake flood (rows flood-one, flood-fifty, flood-rss).
 """
 import json
 import os
@@ -173,6 +174,67 @@ side_table("sk_lookup steering vs a plain listener (ktlsd, own netns):",
     ("  machine CPU-us per connection", "setup_machine_cpu_us", "%.0f", True,
      None),
 ], steer_rows)
+
+def flood_table(json_rows):
+    """bench/flood: good clients during a flood from one source and from
+    50, then the memory a pending connection costs (row flood-rss)."""
+    one, fifty, mem = (vals.get(k, {}) for k in
+                       ("flood-one", "flood-fifty", "flood-rss"))
+    if not one and not fifty and not mem:
+        return
+    print()
+    print("Handshake flood: 10,000 silent + 1,000 half-ClientHello connections,")
+    print("ktlsd workers = 2, handshake-timeout = 5, max-handshakes = 1024 (own netns):")
+    print("%-*s%11s%11s  %s" % (width, "", "1 source", "50 sources", "target"))
+    rows = [
+        ("  good clients served (%)", "good_served_pct", "%.1f",
+         (">= 99", lambda v: v >= 99)),
+        ("  good client p99 ms (hs+echo)", "good_p99_ms", "%.0f",
+         ("<= 1000", lambda v: v <= 1000)),
+        ("  good client p50 ms (hs+echo)", "good_p50_ms", "%.0f", None),
+        ("  refused: per source", "refused_per_source", "%.0f", None),
+        ("  refused: max-handshakes", "refused_handshake_cap", "%.0f", None),
+        ("  evicted before a ClientHello", "evicted_no_hello", "%.0f", None),
+        ("  hello timeouts", "hello_timeouts", "%.0f", None),
+        ("  handshake timeouts", "handshake_timeouts", "%.0f", None),
+        ("  flood connections opened", "flood_connections", "%.0f", None),
+        ("  ktlsd CPU seconds", "ktlsd_cpu_s", "%.1f", None),
+    ]
+    for label, metric, fmt, target in rows:
+        x, y = one.get(metric), fifty.get(metric)
+        cell = lambda v: "%11s" % (fmt % v if v is not None else "-")
+        met = None
+        if target and x is not None and y is not None:
+            met = target[1](x) and target[1](y)
+        print("%-*s%s%s  %s" % (width, label, cell(x), cell(y),
+              "%s %s" % (target[0], {True: "met", False: "MISSED",
+                                     None: "-"}[met]) if target else ""))
+        json_rows.append({"row": label.strip(), "metric": metric,
+                          "one_source": x, "fifty_sources": y,
+                          "target": target[0] if target else None,
+                          "target_met": met})
+    mrows = [
+        ("  KiB per pending silent conn.", "kib_per_silent", "%.2f",
+         ("<= 4", lambda v: v <= 4)),
+        ("  KiB per stalled half hello", "kib_per_half_hello", "%.2f", None),
+        ("  RSS KiB before the flood", "baseline_rss_kib", "%.0f", None),
+        ("  RSS KiB after it", "after_rss_kib", "%.0f", None),
+        ("  descriptors before the flood", "baseline_fds", "%.0f", None),
+        ("  descriptors after it", "after_fds", "%.0f", None),
+    ]
+    for label, metric, fmt, target in mrows:
+        x = mem.get(metric)
+        met = target[1](x) if target and x is not None else None
+        print("%-*s%11s%11s  %s" % (width, label, fmt % x if x is not None else "-",
+              "", "%s %s" % (target[0], {True: "met", False: "MISSED",
+                                         None: "-"}[met]) if target else ""))
+        json_rows.append({"row": label.strip(), "metric": metric, "value": x,
+                          "target": target[0] if target else None,
+                          "target_met": met})
+
+
+flood_rows = []
+flood_table(flood_rows)
 if ref:
     print()
     print("references on one core: AES-128-GCM %s MB/s (16 KiB blocks), "
@@ -202,6 +264,7 @@ doc = {
     "rows": result_rows,
     "vm_ktls_vs_userspace": vm_rows,
     "steer_vs_plain": steer_rows,
+    "flood": flood_rows,
     "raw": vals,
     "rounds": {n: {m: xs for m, xs in ms.items() if len(xs) > 1}
                for n, ms in rounds.items()},

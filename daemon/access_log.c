@@ -27,6 +27,8 @@ static const char *const end_words[] = {
 	[END_KEYUPDATE] = "keyupdate",
 	[END_DRAIN] = "drain",
 	[END_ERROR] = "error",
+	[END_EVICTED] = "evicted",
+	[END_HELLO_TIMEOUT] = "hello-timeout",
 };
 
 const char *access_log_end_word(enum session_end end)

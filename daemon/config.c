@@ -562,6 +562,7 @@ static int load(const char *path, struct ktlsd_config **out, FILE *diag)
 	}
 	cfg->daemon = (struct cfg_daemon){
 		.handshake_timeout_ms = 10000, .max_handshakes = 1024,
+		.hello_timeout_ms = 5000, .max_handshakes_per_source = 256,
 		.max_sessions = 65536, .offload = OFFLOAD_AUTO, .access_log = true,
 		.control_socket = strdup("/run/ktlsd/control"),
 	};

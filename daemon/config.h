@@ -115,7 +115,9 @@ enum cfg_offload { OFFLOAD_AUTO = 0, OFFLOAD_OFF };
 struct cfg_daemon {
 	int workers;			/* 0 = one per CPU */
 	int handshake_timeout_ms;	/* default 10000 */
+	int hello_timeout_ms;		/* first ClientHello, default 5000 */
 	int max_handshakes;		/* concurrent, default 1024 */
+	int max_handshakes_per_source;	/* IPv4 address or IPv6 /64; 0 = off */
 	int max_sessions;		/* default 65536 */
 	int idle_timeout_ms;		/* 0 = off (default) */
 	enum cfg_offload offload;	/* "auto" (default) or "off" */

@@ -24,12 +24,13 @@ static const char *const sec_names[OPT__COUNT] = {
 };
 
 enum daemon_opt { D_WORKERS, D_HS_TIMEOUT, D_MAX_HS, D_MAX_SESS, D_IDLE,
-		  D_OFFLOAD, D_CTL_SOCKET, D_CTL_GROUP, D_ANON, D_BPF_PIN_DIR,
-		  D_ACCESS_LOG, D__COUNT };
+		  D_HELLO_TIMEOUT, D_MAX_HS_SOURCE, D_OFFLOAD, D_CTL_SOCKET,
+		  D_CTL_GROUP, D_ANON, D_BPF_PIN_DIR, D_ACCESS_LOG, D__COUNT };
 static const char *const daemon_names[D__COUNT] = {
 	"workers", "handshake-timeout", "max-handshakes", "max-sessions",
-	"idle-timeout", "offload", "control-socket", "control-group",
-	"allow-anonymous", "bpf-pin-dir", "access-log",
+	"idle-timeout", "hello-timeout", "max-handshakes-per-source", "offload",
+	"control-socket", "control-group", "allow-anonymous", "bpf-pin-dir",
+	"access-log",
 };
 static const char *const app_names[] = { "certificate-source", "cgroup" };
 static const char *const port_names[] = { "listen", "backend", "transport", "steer" };
@@ -120,7 +121,8 @@ static void set_daemon(struct loader *ld, int d, const char *value)
 	static const long limits[][2] = {
 		[D_WORKERS] = { 0, 1024 }, [D_HS_TIMEOUT] = { 1, 3600 },
 		[D_MAX_HS] = { 1, 1000000 }, [D_MAX_SESS] = { 1, 10000000 },
-		[D_IDLE] = { 0, 7 * 86400 },
+		[D_IDLE] = { 0, 7 * 86400 }, [D_HELLO_TIMEOUT] = { 1, 3600 },
+		[D_MAX_HS_SOURCE] = { 0, 1000000 },
 	};
 	long v = 0;
 
@@ -130,10 +132,11 @@ static void set_daemon(struct loader *ld, int d, const char *value)
 		return;
 	}
 	ld->daemon_seen[d] = ld->line;
-	if (d <= D_IDLE && !cfg_parse_long(value, limits[d][0], limits[d][1], &v)) {
+	if (d <= D_MAX_HS_SOURCE && !cfg_parse_long(value, limits[d][0], limits[d][1], &v)) {
 		cfg_error(ld, daemon_names[d], "\"%s\": expected a whole number from %ld to %ld%s",
 		      value, limits[d][0], limits[d][1],
-		      d == D_HS_TIMEOUT || d == D_IDLE ? " (seconds)" : "");
+		      d == D_HS_TIMEOUT || d == D_IDLE || d == D_HELLO_TIMEOUT ?
+		      " (seconds)" : "");
 		return;
 	}
 	switch (d) {
@@ -142,6 +145,8 @@ static void set_daemon(struct loader *ld, int d, const char *value)
 	case D_MAX_HS:		dm->max_handshakes = (int)v; break;
 	case D_MAX_SESS:	dm->max_sessions = (int)v; break;
 	case D_IDLE:		dm->idle_timeout_ms = (int)v * 1000; break;
+	case D_HELLO_TIMEOUT:	dm->hello_timeout_ms = (int)v * 1000; break;
+	case D_MAX_HS_SOURCE:	dm->max_handshakes_per_source = (int)v; break;
 	case D_OFFLOAD:
 		if (!strcmp(value, "auto"))
 			dm->offload = OFFLOAD_AUTO;

@@ -93,6 +93,9 @@ static int put_daemon_counters(struct nl_msg *msg)
 		[CTL_C_BYTES_TO_CLIENT] = &g_counters.bytes_to_client,
 		[CTL_C_KEYUPDATE_CLOSED] = &g_counters.keyupdate_closed,
 		[CTL_C_RESET_BEFORE_BACKEND] = &g_counters.reset_before_backend,
+		[CTL_C_REFUSED_PER_SOURCE] = &g_counters.refused_per_source,
+		[CTL_C_EVICTED_NO_HELLO] = &g_counters.evicted_no_hello,
+		[CTL_C_HELLO_TIMEOUTS] = &g_counters.hello_timeouts,
 	};
 	int err = 0;
 

@@ -22,6 +22,17 @@
 struct session;
 struct redirect_plan;
 
+/*
+ * Where a connection comes from, as the per-source limit counts it: an
+ * IPv4 address, or the /64 prefix of an IPv6 address (one host or one
+ * customer: a single IPv6 client has a whole /64 to pick addresses from).
+ */
+struct adm_source {
+	uint64_t addr;		/* IPv4 address, or the top 64 bits of IPv6 */
+	bool v6;
+	bool counted;		/* holds a slot in admission.c's table */
+};
+
 /* What an epoll event points at. */
 enum ev_kind { EV_LISTENER = 1, EV_CLIENT, EV_BACKEND, EV_TIMER, EV_WAKE,
 	       EV_CLOSED /* a session closed earlier in the same epoll batch */ };
@@ -60,6 +71,10 @@ struct worker {
 	int n_sessions;
 	unsigned long trimmed_at;	/* handshakes done at the last trim */
 	struct session *hs_head, *hs_tail;	/* handshakes, oldest first */
+	/* The subset of them whose peer has not completed a ClientHello,
+	 * oldest first: the first to go when a slot is needed (admission.c). */
+	struct session *hello_head, *hello_tail;
+	bool accept_paused;		/* listeners out of epoll: no fds left */
 	struct session *sessions;		/* every session, for the ctl */
 	struct session *graveyard;		/* closed, freed after the batch */
 	pthread_mutex_t lock;			/* guards ->sessions links */
@@ -115,6 +130,9 @@ struct daemon_counters {
 	atomic_ulong bytes_to_client;
 	atomic_ulong keyupdate_closed;
 	atomic_ulong reset_before_backend;
+	atomic_ulong refused_per_source;	/* max-handshakes-per-source */
+	atomic_ulong evicted_no_hello;		/* made room for a newcomer */
+	atomic_ulong hello_timeouts;		/* hello-timeout passed */
 };
 
 extern struct daemon_counters g_counters;
@@ -136,6 +154,11 @@ enum session_end {
 	END_KEYUPDATE,		/* kTLS: TLS 1.3 KeyUpdate the kernel cannot follow */
 	END_DRAIN,		/* the daemon stopped (or drained) the session */
 	END_ERROR,		/* a record or I/O error after the handshake (reason) */
+	/* Admission (admission.c) closed it before a complete ClientHello:
+	 * counted and logged there, at most a line a second, and not written
+	 * to the access log (a flood must not become a flood of entries). */
+	END_EVICTED,		/* made room for a newcomer */
+	END_HELLO_TIMEOUT,	/* hello-timeout */
 };
 
 /* What the control side shows for a session (ktlsctl sessions). */
@@ -184,6 +207,12 @@ struct session {
 	time_t deadline;		/* monotonic seconds; 0 = none */
 	time_t last_active;		/* monotonic seconds, for idle-timeout */
 	struct session *hs_prev, *hs_next;	/* worker's handshake FIFO */
+	/* Until the peer's ClientHello is complete (admission.c). */
+	bool awaiting_hello;
+	time_t hello_deadline;		/* monotonic seconds */
+	int rcvlowat;			/* SO_RCVLOWAT asked for; 0 = default */
+	struct session *hello_prev, *hello_next;
+	struct adm_source src;
 	struct session *prev, *next;		/* worker's session list */
 	struct flow up, down;
 	struct session_record rec;
@@ -203,6 +232,40 @@ void mainloop_del(struct main_source *src);
 /* Re-read the configuration; errors go to DIAG. 0, or -1 if refused (the
  * running configuration then stays in force). */
 int daemon_reload(FILE *diag);
+
+/* admission.c */
+/*
+ * Decide on a connection just accepted from PEER (NULL: a local
+ * application's redirected connect, exempt from the per-source limit):
+ * true if it may start, with its per-source slot taken in *SRC; false if
+ * it is refused (counted and logged). May close W's oldest connection
+ * that has not completed a ClientHello to make room.
+ */
+bool admission_admit(struct worker *w, const struct sockaddr *peer,
+		     const char *port, struct adm_source *src);
+/* Close W's oldest connection without a complete ClientHello to make
+ * room for a newcomer (counted; WHY goes in the log line); false if there
+ * is none. */
+bool admission_evict(struct worker *w, const char *why);
+/* Give back SRC's per-source slot (the handshake ended either way). */
+void admission_release(struct adm_source *src);
+/* Put a new server session on its worker's hello FIFO. */
+void admission_hello_start(struct session *s, time_t now);
+/* S's peer completed its ClientHello, or S ends: off the FIFO. */
+void admission_hello_done(struct session *s);
+/* 1 when the peer's first TLS record is all here (or it will never be:
+ * EOF, error, not TLS) and an SSL object is worth creating, 0 to wait. */
+int admission_hello_ready(struct session *s);
+/* Close the sessions whose hello-timeout has passed. */
+void admission_check_timeouts(struct worker *w, time_t now);
+/* Why a connection was refused, evicted or timed out, for the log. */
+enum adm_reason { ADM_CAP, ADM_SESSION_CAP, ADM_SOURCE, ADM_EVICTED,
+		  ADM_HELLO_TIMEOUT, ADM_HANDSHAKE_TIMEOUT, ADM_NOFILE,
+		  ADM__COUNT };
+/* An info line, at most one a second per REASON; the lines held back
+ * are counted in the next one. */
+void admission_log(enum adm_reason reason, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* control.c */
 /* Open the control socket ([ktlsd] control-socket) and watch it. */
@@ -250,9 +313,10 @@ void workers_notify_reload(void);
 int workers_sync(char *why, size_t len);
 
 /* session.c */
+/* Takes over FD and SRC's per-source slot (released on failure too). */
 struct session *session_new(struct worker *w, int fd, struct generation *gen,
 			    int port_index, const struct sockaddr *peer,
-			    socklen_t peerlen);
+			    const struct adm_source *src);
 /* Client side: APP_FD is an application's redirected connection; open TLS
  * to SERVER with the settings of GEN's connection CONN_INDEX. */
 struct session *session_new_client(struct worker *w, int app_fd,

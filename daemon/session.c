@@ -74,6 +74,8 @@ static void hs_list_remove(struct session *s)
 
 	if (!s->deadline)
 		return;
+	admission_hello_done(s);
+	admission_release(&s->src);
 	if (s->hs_prev)
 		s->hs_prev->hs_next = s->hs_next;
 	else
@@ -87,20 +89,29 @@ static void hs_list_remove(struct session *s)
 	w->n_handshakes--;
 }
 
-/* The parts every session starts with; NULL when out of memory. */
-static struct session *session_alloc(struct worker *w, struct generation *gen,
-				     SSL_CTX *ctx)
+/* S's OpenSSL object, on FD; 0 or -1 (logged). */
+static int session_attach_ssl(struct session *s, SSL_CTX *ctx, int fd)
+{
+	s->ssl = SSL_new(ctx);
+	if (!s->ssl) {
+		log_ssl(LOG_LVL_ERR, "cannot create TLS state");
+		return -1;
+	}
+	if (!SSL_set_fd(s->ssl, fd)) {
+		log_ssl(LOG_LVL_ERR, "cannot attach TLS state to a socket");
+		return -1;
+	}
+	return 0;
+}
+
+/* The parts every session starts with, no TLS state yet; NULL when out
+ * of memory. */
+static struct session *session_alloc(struct worker *w, struct generation *gen)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->ssl = SSL_new(ctx);
-	if (!s->ssl) {
-		free(s);
-		log_ssl(LOG_LVL_ERR, "cannot create TLS state");
-		return NULL;
-	}
 	s->w = w;
 	s->gen = gen;
 	s->port_index = -1;
@@ -153,27 +164,33 @@ static void session_enlist(struct session *s)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * A client on a secure port. No TLS state yet: session_event creates it
+ * once the first record of the ClientHello is here (admission.c), so a
+ * connection that sends nothing costs this struct and its socket.
+ */
 struct session *session_new(struct worker *w, int fd, struct generation *gen,
 			    int port_index, const struct sockaddr *peer,
-			    socklen_t peerlen)
+			    const struct adm_source *src)
 {
 	const struct cfg_port *port = &gen->cfg->ports[port_index];
-	struct session *s = session_alloc(w, gen, gen->port_ctx[port_index]);
+	struct session *s = session_alloc(w, gen);
 
-	if (!s)
-		return NULL;
-	if (!SSL_set_fd(s->ssl, fd)) {
-		SSL_free(s->ssl);
-		free(s);
+	if (!s) {
+		struct adm_source copy = *src;
+
+		admission_release(&copy);
 		return NULL;
 	}
-	SSL_set_accept_state(s->ssl);
 	s->port_index = port_index;
 	s->cfd = fd;
 	s->state = ST_HANDSHAKE;
+	s->src = *src;
 	record_names(s, port->application, port->name, peer);
-	(void)peerlen;
 	session_enlist(s);
+	admission_hello_start(s, s->last_active);
+	session_set_interest(s, EPOLLIN, 0);
+	/* The ClientHello often came with the connection: try at once. */
 	session_event(s, EV_CLIENT, EPOLLIN);
 	return s;
 }
@@ -183,14 +200,15 @@ struct session *session_new_client(struct worker *w, int app_fd,
 				   const struct cfg_addr *server)
 {
 	const struct cfg_connection *conn = &gen->cfg->conns[conn_index];
-	struct session *s = session_alloc(w, gen, gen->conn_ctx[conn_index]);
+	struct session *s = session_alloc(w, gen);
 	int fd;
 
 	if (!s)
 		return NULL;
 	fd = socket(server->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	/* ktlsd's own connect must reach the server, not come back here. */
-	if (fd < 0 || redirect_exempt(fd) < 0 || !SSL_set_fd(s->ssl, fd) ||
+	if (fd < 0 || redirect_exempt(fd) < 0 ||
+	    session_attach_ssl(s, gen->conn_ctx[conn_index], fd) < 0 ||
 	    creds_client_prepare(s->ssl, conn) < 0 ||
 	    (connect(fd, (const struct sockaddr *)&server->ss, server->len) < 0 &&
 	     errno != EINPROGRESS)) {
@@ -199,7 +217,7 @@ struct session *session_new_client(struct worker *w, int app_fd,
 		atomic_fetch_add(&g_counters.backend_failed, 1);
 		if (fd >= 0)
 			close(fd);
-		SSL_free(s->ssl);
+		SSL_free(s->ssl);	/* NULL-safe */
 		free(s);
 		return NULL;
 	}
@@ -256,8 +274,14 @@ static void log_end(const struct session *s)
 			s->end_reason);
 		return;
 	case END_TIMEOUT:
-		log_info("%s %s: handshake with %s timed out", k, name, peer);
+		/* At most max-handshakes of them per handshake-timeout, all
+		 * at once in a flood: one line a second. */
+		admission_log(ADM_HANDSHAKE_TIMEOUT, "%s %s: handshake with %s "
+			      "timed out", k, name, peer);
 		return;
+	case END_EVICTED:
+	case END_HELLO_TIMEOUT:
+		return;		/* admission.c's line says it */
 	case END_CONNECT:
 		lvl = LOG_LVL_WARN;
 		break;
@@ -284,7 +308,8 @@ void session_close(struct session *s, enum session_end end, const char *fmt, ...
 	va_end(ap);
 	/* The entry first: a test (or an operator) that sees the close line
 	 * knows the entry, if any, is already written. */
-	access_log_session(s);
+	if (s->end != END_EVICTED && s->end != END_HELLO_TIMEOUT)
+		access_log_session(s);
 	log_end(s);
 	hs_list_remove(s);
 	/* No EPOLL_CTL_DEL: closing a descriptor that no one else holds
@@ -470,10 +495,32 @@ static bool client_reset(int fd)
 
 static void start_forwarding(struct session *s);
 
+/* The peer's ClientHello has been read in full: OpenSSL's state machine
+ * has moved past reading it. */
+static bool hello_complete(const SSL *ssl)
+{
+	OSSL_HANDSHAKE_STATE st = SSL_get_state(ssl);
+
+	return st != TLS_ST_BEFORE && st != TLS_ST_SR_CLNT_HELLO;
+}
+
 static void step_handshake(struct session *s)
 {
-	int rc = SSL_do_handshake(s->ssl);
+	int rc;
 
+	if (!s->ssl) {
+		/* Server side, nothing read yet: wait for a whole record. */
+		if (!admission_hello_ready(s))
+			return;
+		if (session_attach_ssl(s, s->gen->port_ctx[s->port_index], s->cfd) < 0) {
+			session_close(s, END_ERROR, "out of memory");
+			return;
+		}
+		SSL_set_accept_state(s->ssl);
+	}
+	rc = SSL_do_handshake(s->ssl);
+	if (s->awaiting_hello && hello_complete(s->ssl))
+		admission_hello_done(s);
 	if (rc == 1) {
 		hs_list_remove(s);
 		atomic_fetch_add(&g_counters.handshakes_ok, 1);
@@ -600,6 +647,7 @@ void session_check_timeouts(struct worker *w, struct timespec *now)
 		session_close(s, END_TIMEOUT, "no handshake within %d s",
 			      (s->gen->cfg->daemon.handshake_timeout_ms + 999) / 1000);
 	}
+	admission_check_timeouts(w, now->tv_sec);
 	if (w->gen && w->gen->cfg->daemon.idle_timeout_ms > 0) {
 		time_t idle = (w->gen->cfg->daemon.idle_timeout_ms + 999) / 1000;
 		struct session *s = w->sessions, *next;

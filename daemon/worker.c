@@ -213,42 +213,69 @@ static void accept_redirected(struct worker *w, int fd, struct generation *gen)
 	}
 }
 
+/*
+ * accept() failed for lack of descriptors; the connection still waits in
+ * the kernel's queue. Make room by closing the oldest connection that has
+ * not sent a ClientHello; with none to close, stop watching the listeners
+ * until the next tick, as nginx does, since level-triggered epoll would
+ * report them again at once.
+ */
+static void worker_out_of_descriptors(struct worker *w)
+{
+	admission_log(ADM_NOFILE, "accept: %s: no descriptor left for a new "
+		      "connection", strerror(errno));
+	if (admission_evict(w, "no descriptor left"))
+		return;
+	for (int k = 0; k < w->n_lsn; k++)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lsn[k].fd, NULL);
+	w->accept_paused = true;
+}
+
+/* The tick after worker_out_of_descriptors: watch the listeners again. */
+static void worker_resume_accept(struct worker *w)
+{
+	if (!w->accept_paused)
+		return;
+	w->accept_paused = false;
+	for (int k = 0; k < w->n_lsn; k++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &w->lsn[k].h };
+
+		epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lsn[k].fd, &ev);
+	}
+}
+
 static void worker_accept(struct worker *w, struct listener_slot *slot)
 {
-	const struct cfg_daemon *d = &w->gen->cfg->daemon;
-
 	/* Bounded batch: one busy port must not starve the other sockets. */
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		struct generation *gen;
+		struct adm_source src;
 		int port, fd;
 
 		fd = accept4(slot->fd, (struct sockaddr *)&peer, &plen,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warn("accept: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			if (errno == EMFILE || errno == ENFILE) {
+				worker_out_of_descriptors(w);
+				return;
+			}
+			log_warn("accept: %s", strerror(errno));
 			return;
 		}
 		atomic_fetch_add(&g_counters.accepted, 1);
-		/* Caps are per worker: the configured totals divided evenly. */
-		if (w->n_handshakes >= (d->max_handshakes + g_daemon.n_workers - 1) /
-					g_daemon.n_workers) {
-			atomic_fetch_add(&g_counters.refused_handshake_cap, 1);
-			close(fd);
-			continue;
-		}
-		if (w->n_sessions >= (d->max_sessions + g_daemon.n_workers - 1) /
-				      g_daemon.n_workers) {
-			atomic_fetch_add(&g_counters.refused_session_cap, 1);
-			close(fd);
-			continue;
-		}
 		gen = w->gen;
 		atomic_fetch_add(&gen->refs, 1);
 		if (slot->port_index == PORT_INDEX_REDIRECT) {
+			if (!admission_admit(w, NULL, "(redirect)", &src)) {
+				generation_put(gen);
+				close(fd);
+				continue;
+			}
 			accept_redirected(w, fd, gen);
 			continue;
 		}
@@ -261,12 +288,13 @@ static void worker_accept(struct worker *w, struct listener_slot *slot)
 			gen = generation_get();
 			port = gen ? port_for_local_address(gen->cfg, fd) : -1;
 		}
-		if (port < 0) {
+		if (port < 0 || !admission_admit(w, (struct sockaddr *)&peer,
+						 gen->cfg->ports[port].name, &src)) {
 			generation_put(gen);
 			close(fd);
 			continue;
 		}
-		if (!session_new(w, fd, gen, port, (struct sockaddr *)&peer, plen)) {
+		if (!session_new(w, fd, gen, port, (struct sockaddr *)&peer, &src)) {
 			generation_put(gen);
 			close(fd);
 		}
@@ -359,6 +387,7 @@ static void *worker_main(void *arg)
 				clock_gettime(CLOCK_MONOTONIC, &now);
 				session_check_timeouts(w, &now);
 				worker_trim_memory(w);
+				worker_resume_accept(w);
 				break;
 			}
 			case EV_WAKE:

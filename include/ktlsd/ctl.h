@@ -142,7 +142,11 @@ enum ctl_counter {
 	CTL_C_BYTES_TO_CLIENT,
 	CTL_C_KEYUPDATE_CLOSED,
 	CTL_C_RESET_BEFORE_BACKEND,
-	CTL_C__COUNT,
+	CTL_C_REFUSED_PER_SOURCE,	/* max-handshakes-per-source */
+	CTL_C_EVICTED_NO_HELLO,		/* closed for a newcomer before a
+					 * complete ClientHello */
+	CTL_C_HELLO_TIMEOUTS,		/* hello-timeout passed */
+	CTL_C__COUNT,			/* at most 16: see CTL_A_NAME */
 };
 
 #endif

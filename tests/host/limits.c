@@ -2,8 +2,8 @@
 /*
  * The daemon's limits: a client that never finishes its handshake is cut
  * off after handshake-timeout, an established session with no traffic after
- * idle-timeout, and connections beyond max-handshakes are closed at once
- * while the ones within the cap are served.
+ * idle-timeout. What happens at max-handshakes (eviction of connections
+ * without a ClientHello, refusal) is tests/host/admission.c's.
  */
 #include <netinet/in.h>
 #include <poll.h>
@@ -75,8 +75,7 @@ FIXTURE_SETUP(limits)
 	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
 		.daemon_lines = "workers = 1\n"
 				"handshake-timeout = 1\n"
-				"idle-timeout = 2\n"
-				"max-handshakes = 2\n",
+				"idle-timeout = 2\n",
 		.control = control, .port_name = "Echo:secure",
 		.port = self->port, .backend = self->echo_port }));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
@@ -124,26 +123,6 @@ TEST_F(limits, idle_timeout)
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
 	close(fd);
-}
-
-/* With max-handshakes = 2, a third half-open client is refused at once. */
-TEST_F(limits, handshake_cap)
-{
-	int a = tcp_connect(self->port), b = tcp_connect(self->port);
-	int c;
-	double t;
-
-	ASSERT_LE(0, a);
-	ASSERT_LE(0, b);
-	/* a and b hold the two handshake slots until they time out. */
-	c = tcp_connect(self->port);
-	ASSERT_LE(0, c);
-	t = seconds_until_closed(c, 10);
-	EXPECT_LE(0, t);
-	EXPECT_GT(0.5, t);	/* closed on accept, not by the timeout */
-	close(a);
-	close(b);
-	close(c);
 }
 
 TEST_HARNESS_MAIN

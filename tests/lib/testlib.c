@@ -553,3 +553,48 @@ SSL_CTX *tl_self_signed_server_ctx(const char *cn)
 	}
 	return ctx;
 }
+
+int tl_client_hello(unsigned char *buf, size_t cap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	int n = -1;
+
+	if (ssl && rb && wb) {
+		SSL_set_bio(ssl, rb, wb);	/* the SSL owns them now */
+		rb = wb = NULL;
+		SSL_set_tlsext_host_name(ssl, "localhost");
+		SSL_connect(ssl);	/* writes the ClientHello, wants to read */
+		n = BIO_read(SSL_get_wbio(ssl), buf, (int)cap);
+	}
+	BIO_free(rb);
+	BIO_free(wb);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return n > 0 ? n : -1;
+}
+
+long long tl_ctl_number(const char *control, const char *command, const char *key)
+{
+	char bin[600], out[64], needle[80], *text, *at;
+	const char *argv[] = { bin, "-s", control, "--json", command, NULL };
+	long long v = -1;
+	int fd;
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	snprintf(out, sizeof(out), "/tmp/ktlsd-ctl-out.XXXXXX");
+	fd = mkstemp(out);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	if (tl_run(argv, NULL, out, NULL, 20000) == 0 && (text = tl_read_file(out))) {
+		snprintf(needle, sizeof(needle), "\"%s\":", key);
+		at = strstr(text, needle);
+		if (at)
+			v = strtoll(at + strlen(needle), NULL, 10);
+		free(text);
+	}
+	unlink(out);
+	return v;
+}

@@ -87,6 +87,13 @@ void tl_tls_close(struct ssl_st *ssl);
  * in memory (no files); NULL on failure. */
 struct ssl_ctx_st *tl_self_signed_server_ctx(const char *cn);
 
+/* The bytes of a ClientHello as OpenSSL's default client sends it (one
+ * record) into BUF; its length, or -1. */
+int tl_client_hello(unsigned char *buf, size_t cap);
+/* The number KEY in `ktlsctl -s CONTROL --json COMMAND` (status, stats),
+ * or -1 when ktlsctl fails or does not print it. */
+long long tl_ctl_number(const char *control, const char *command, const char *key);
+
 /* A counter of /proc/net/tls_stat (the kernel's kTLS statistics), or -1
  * when the file or the counter is missing (no tls module). */
 long tl_tls_stat(const char *name);

@@ -202,6 +202,14 @@ FIXTURE_VARIANT_ADD(bad, workers_not_a_number) {
 	.conf = "[ktlsd]\nworkers = many\n" HOST PORT, .errors = 1, .line = 2,
 	.expect = "[ktlsd] workers: \"many\": expected a whole number from 0 to 1024",
 };
+FIXTURE_VARIANT_ADD(bad, hello_timeout_zero) {
+	.conf = "[ktlsd]\nhello-timeout = 0\n" HOST PORT, .errors = 1, .line = 2,
+	.expect = "[ktlsd] hello-timeout: \"0\": expected a whole number from 1 to 3600 (seconds)",
+};
+FIXTURE_VARIANT_ADD(bad, per_source_negative) {
+	.conf = "[ktlsd]\nmax-handshakes-per-source = -1\n" HOST PORT, .errors = 1, .line = 2,
+	.expect = "[ktlsd] max-handshakes-per-source: \"-1\": expected a whole number from 0",
+};
 FIXTURE_VARIANT_ADD(bad, offload_value) {
 	.conf = "[ktlsd]\noffload = on\n" HOST PORT, .errors = 1, .line = 2,
 	.expect = "[ktlsd] offload: \"on\": must be auto",
@@ -265,6 +273,8 @@ TEST(daemon_defaults)
 	EXPECT_EQ(0, l.cfg->daemon.workers);
 	EXPECT_EQ(10000, l.cfg->daemon.handshake_timeout_ms);
 	EXPECT_EQ(1024, l.cfg->daemon.max_handshakes);
+	EXPECT_EQ(5000, l.cfg->daemon.hello_timeout_ms);
+	EXPECT_EQ(256, l.cfg->daemon.max_handshakes_per_source);
 	EXPECT_EQ(65536, l.cfg->daemon.max_sessions);
 	EXPECT_EQ(0, l.cfg->daemon.idle_timeout_ms);
 	EXPECT_EQ(OFFLOAD_AUTO, l.cfg->daemon.offload);
@@ -282,8 +292,11 @@ TEST(daemon_values_and_comments)
 			       "workers = 4   # inline comment\n"
 			       "handshake-timeout = 5\nmax-handshakes = 10\nmax-sessions = 20\n"
 			       "idle-timeout = 300\noffload = off\ncontrol-socket = /run/k.sock\n"
-			       "control-group = ktlsd\n  allow-anonymous = yes\n" HOST PORT));
+			       "control-group = ktlsd\n  allow-anonymous = yes\n"
+			       "hello-timeout = 2\nmax-handshakes-per-source = 0\n" HOST PORT));
 	EXPECT_EQ(4, l.cfg->daemon.workers);
+	EXPECT_EQ(2000, l.cfg->daemon.hello_timeout_ms);
+	EXPECT_EQ(0, l.cfg->daemon.max_handshakes_per_source);
 	EXPECT_EQ(5000, l.cfg->daemon.handshake_timeout_ms);
 	EXPECT_EQ(10, l.cfg->daemon.max_handshakes);
 	EXPECT_EQ(20, l.cfg->daemon.max_sessions);
