@@ -42,7 +42,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := openssl libbpf libnl-3.0 libnl-idiag-3.0 inih libsystemd
+PKGS := openssl libbpf libnl-3.0 libnl-route-3.0 libnl-idiag-3.0 inih libsystemd
 
 # Refuse early, with the fix, instead of failing on a missing header later.
 ifeq ($(filter deps deps-bench test demo deb clean distclean help,$(MAKECMDGOALS)),)
@@ -64,8 +64,7 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS  = $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
 LIBS        = $(PKG_LIBS) -lpthread
-# Tests also build network namespaces over rtnetlink (tests/lib/netns.c).
-TEST_LIBS   = $(LIBS) $(shell $(PKG_CONFIG) --libs libnl-route-3.0 2>/dev/null)
+TEST_LIBS   = $(LIBS)
 
 # Kernel selftest harness, taken from Debian's linux-source-6.12 at build time.
 KSRC_TAR   ?= $(firstword $(wildcard /usr/src/linux-source-6.12.tar.xz))

@@ -235,6 +235,44 @@ def flood_table(json_rows):
 
 flood_rows = []
 flood_table(flood_rows)
+
+
+def steer_by_round():
+    """bench/steer's runs paired by round (one steered and one plain run
+    each, back to back): a busy steered port must keep up in every round,
+    not only in the median one."""
+    st, pl = rounds.get("steer", {}), rounds.get("plain", {})
+    n = min(len(st.get("setup_per_s", [])), len(pl.get("setup_per_s", [])))
+    out = []
+    if n < 2:
+        return out
+    print()
+    print("steered/plain by round (targets: connections/s >= 0.95, "
+          "ktlsd CPU per connection <= 1.05, 0 errors):")
+    print("%-7s%9s%9s%7s%11s%11s%7s%8s%11s  %s" % (
+        "round", "steer/s", "plain/s", "ratio", "CPU-us st", "CPU-us pl",
+        "ratio", "errors", "TIME_WAIT", "targets"))
+    for i in range(n):
+        get = lambda d, m: (d.get(m) or [None] * n)[i]
+        rate = st["setup_per_s"][i] / pl["setup_per_s"][i]
+        cs, cp = get(st, "setup_cpu_us"), get(pl, "setup_cpu_us")
+        cpu = cs / cp if cs and cp else None
+        errs = (get(st, "setup_errors") or 0) + (get(pl, "setup_errors") or 0)
+        tw = get(st, "setup_time_wait")
+        met = rate >= 0.95 and cpu is not None and cpu <= 1.05 and errs == 0
+        print("%-7d%9.0f%9.0f%7.2f%11.0f%11.0f%7.2f%8d%11s  %s" % (
+            i + 1, st["setup_per_s"][i], pl["setup_per_s"][i], rate,
+            cs or 0, cp or 0, cpu or 0, errs,
+            "%d" % tw if tw is not None else "-", "met" if met else "MISSED"))
+        out.append({"round": i + 1, "steer_per_s": st["setup_per_s"][i],
+                    "plain_per_s": pl["setup_per_s"][i], "ratio": rate,
+                    "steer_cpu_us": cs, "plain_cpu_us": cp, "cpu_ratio": cpu,
+                    "errors": errs, "steer_time_wait": tw,
+                    "targets_met": met})
+    return out
+
+
+steer_round_rows = steer_by_round()
 if ref:
     print()
     print("references on one core: AES-128-GCM %s MB/s (16 KiB blocks), "
@@ -265,6 +303,7 @@ doc = {
     "vm_ktls_vs_userspace": vm_rows,
     "steer_vs_plain": steer_rows,
     "flood": flood_rows,
+    "steer_by_round": steer_round_rows,
     "raw": vals,
     "rounds": {n: {m: xs for m, xs in ms.items() if len(xs) > 1}
                for n, ms in rounds.items()},

@@ -402,9 +402,8 @@ static void check_ports(struct loader *ld)
 				   "not set; a port is made secure by tls=1: add transport = tls=1 (or tls=1;tls-mutual=1)");
 		}
 		if (p->steer && p->backend_line && is_wildcard(&p->backend)) {
-			/* ktlsd's own connection to the service is exempted from
-			 * steering by its source address, taken from the backend
-			 * address: a wildcard would send it back to ktlsd. */
+			/* A wildcard names no service: the kernel would pick a
+			 * local address, maybe one that is itself taken over. */
 			ld->errors++;
 			cfg_report(ld->diag, cfg->path, p->backend_line, "error", where, "backend",
 				   "%s is a wildcard address; a steered port needs the service's own address, e.g. 127.0.0.1:PORT",

@@ -320,11 +320,8 @@ void session_close(struct session *s, enum session_end end, const char *fmt, ...
 		SSL_free(s->ssl);
 	if (s->cfd >= 0)
 		close(s->cfd);
-	if (s->bfd >= 0) {
-		if (s->port_index >= 0)
-			steer_backend_release(s->bfd);
+	if (s->bfd >= 0)
 		close(s->bfd);
-	}
 	if (s->rec.mode == MODE_KTLS)
 		atomic_fetch_sub(&g_counters.sessions_ktls, 1);
 	else if (s->rec.mode == MODE_USERSPACE)

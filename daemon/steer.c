@@ -10,11 +10,12 @@
  * and recover P from getsockname(), which keeps the address the client
  * dialled.
  *
- * ktlsd's own connection to the service is exempted by its source: the
- * backend socket is bound before connect() and its source address and port
- * go into ktlsd_exempt until the socket is closed.
+ * ktlsd's own connection to the service is exempted by its source address,
+ * one per family that only ktlsd may bind (steer_source.c; the cgroup bind
+ * hooks of the same object guard it, attached to the root of the cgroup v2
+ * hierarchy so that they see every process).
  *
- * Everything is pinned under <bpf-pin-dir>/v1 so the takeover survives the
+ * Everything is pinned under <bpf-pin-dir>/v3 so the takeover survives the
  * daemon: when ktlsd dies the kernel removes its listener from the sockmap
  * and the program drops connections to steered ports (fail closed); a
  * restarted ktlsd finds the pins, registers its new listener and traffic
@@ -25,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <mntent.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +46,12 @@
 
 #define BPFFS_ROOT "/sys/fs/bpf"
 
-static const char *const map_names[] = { "ktlsd_ports", "ktlsd_socks", "ktlsd_exempt" };
-enum { M_PORTS, M_SOCKS, M_EXEMPT, M__COUNT };
+static const char *const map_names[] = { "ktlsd_ports", "ktlsd_socks", "ktlsd_guard" };
+enum { M_PORTS, M_SOCKS, M_GUARD, M__COUNT };
+/* The pinned links: sk_lookup on the namespace, the bind guards on the
+ * cgroup v2 root. */
+static const char *const link_names[] = { "link", "bind4", "bind6" };
+enum { L_LOOKUP, L_BIND4, L_BIND6, L__COUNT };
 
 static struct {
 	bool active;
@@ -162,7 +168,7 @@ static int check_pinned_link(const char *dir)
 	char path[PATH_MAX];
 	int fd, rc;
 
-	pin_path(dir, "link", path, sizeof(path));
+	pin_path(dir, link_names[L_LOOKUP], path, sizeof(path));
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
@@ -177,7 +183,10 @@ static int check_pinned_link(const char *dir)
 		return -1;
 	}
 	/* Its namespace is gone: start afresh, maps included. */
-	unlink(path);
+	for (int i = 0; i < L__COUNT; i++) {
+		pin_path(dir, link_names[i], path, sizeof(path));
+		unlink(path);
+	}
 	for (int i = 0; i < M__COUNT; i++) {
 		pin_path(dir, map_names[i], path, sizeof(path));
 		unlink(path);
@@ -185,15 +194,75 @@ static int check_pinned_link(const char *dir)
 	return 0;
 }
 
-/* Load the program, attach it to this namespace and pin link and maps. */
+/*
+ * The cgroup v2 hierarchy's root, into ROOT: the bind guards attached there
+ * see every process's sockets. Mounted at /sys/fs/cgroup when no cgroup2
+ * is mounted and that directory is not a mount point of its own (which a
+ * v1 hierarchy would need). 0 or -1 (logged).
+ */
+static int cgroup2_root(char *root, size_t len)
+{
+	FILE *mounts = setmntent("/proc/self/mounts", "r");
+	struct stat fs, cg;
+	struct mntent *m;
+
+	root[0] = '\0';
+	while (mounts && !root[0] && (m = getmntent(mounts)))
+		if (!strcmp(m->mnt_type, "cgroup2"))
+			snprintf(root, len, "%s", m->mnt_dir);
+	if (mounts)
+		endmntent(mounts);
+	if (root[0])
+		return 0;
+	if (stat("/sys/fs", &fs) == 0 && stat("/sys/fs/cgroup", &cg) == 0 &&
+	    fs.st_dev == cg.st_dev &&
+	    mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL) == 0) {
+		snprintf(root, len, "/sys/fs/cgroup");
+		return 0;
+	}
+	log_err("steer: no cgroup v2 hierarchy is mounted (mount -t cgroup2 "
+		"none /sys/fs/cgroup): needed to keep ktlsd's source address "
+		"for ktlsd");
+	return -1;
+}
+
+static int attach_and_pin(struct bpf_program *prog, int target,
+			  const char *dir, int which)
+{
+	struct bpf_link *link;
+	char path[PATH_MAX];
+	int rc = -1;
+
+	link = which == L_LOOKUP ? bpf_program__attach_netns(prog, target) :
+				   bpf_program__attach_cgroup(prog, target);
+	if (!link) {
+		log_err("steer: cannot attach %s: %s", bpf_program__name(prog),
+			strerror(errno));
+		return -1;
+	}
+	/* A pin left by an attempt that failed half-way goes first. */
+	pin_path(dir, link_names[which], path, sizeof(path));
+	unlink(path);
+	if (bpf_link__pin(link, path) < 0)
+		log_err("steer: cannot pin %s: %s", path, strerror(errno));
+	else
+		rc = 0;
+	/* The pinned link keeps the program attached; our fd may go. */
+	bpf_link__destroy(link);
+	return rc;
+}
+
+/* Load the programs, attach them (the guards first, so that the address
+ * is never exempt unguarded) and pin links and maps. */
 static int load_and_pin(const char *dir)
 {
 	struct steer_bpf *skel;
-	struct bpf_link *link = NULL;
 	struct bpf_map *maps[M__COUNT];
-	char path[PATH_MAX];
-	int netns = -1, rc = -1;
+	char path[PATH_MAX], cgroot[PATH_MAX];
+	int netns = -1, cg = -1, rc = -1;
 
+	if (cgroup2_root(cgroot, sizeof(cgroot)) < 0)
+		return -1;
 	skel = steer_bpf__open();
 	if (!skel) {
 		log_err("steer: cannot open the BPF object: %s", strerror(errno));
@@ -201,7 +270,7 @@ static int load_and_pin(const char *dir)
 	}
 	maps[M_PORTS] = skel->maps.ktlsd_ports;
 	maps[M_SOCKS] = skel->maps.ktlsd_socks;
-	maps[M_EXEMPT] = skel->maps.ktlsd_exempt;
+	maps[M_GUARD] = skel->maps.ktlsd_guard;
 	/* libbpf reuses maps already pinned there and pins the others. */
 	for (int i = 0; i < M__COUNT; i++) {
 		pin_path(dir, map_names[i], path, sizeof(path));
@@ -209,28 +278,26 @@ static int load_and_pin(const char *dir)
 			goto out;
 	}
 	if (steer_bpf__load(skel) < 0) {
-		log_err("steer: cannot load the sk_lookup program: %s", strerror(errno));
+		log_err("steer: cannot load the steering programs: %s", strerror(errno));
 		goto out;
 	}
+	cg = open(cgroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (netns < 0)
-		goto out;
-	link = bpf_program__attach_netns(skel->progs.ktlsd_steer, netns);
-	if (!link) {
-		log_err("steer: cannot attach sk_lookup: %s", strerror(errno));
+	if (cg < 0 || netns < 0) {
+		log_err("steer: cannot open %s: %s", cg < 0 ? cgroot :
+			"/proc/self/ns/net", strerror(errno));
 		goto out;
 	}
-	pin_path(dir, "link", path, sizeof(path));
-	if (bpf_link__pin(link, path) < 0) {
-		log_err("steer: cannot pin %s: %s", path, strerror(errno));
+	if (attach_and_pin(skel->progs.ktlsd_bind4, cg, dir, L_BIND4) < 0 ||
+	    attach_and_pin(skel->progs.ktlsd_bind6, cg, dir, L_BIND6) < 0 ||
+	    attach_and_pin(skel->progs.ktlsd_steer, netns, dir, L_LOOKUP) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
-	/* The pinned link keeps the program attached; our fds may go. */
-	bpf_link__destroy(link);
 	if (netns >= 0)
 		close(netns);
+	if (cg >= 0)
+		close(cg);
 	steer_bpf__destroy(skel);
 	return rc;
 }
@@ -427,7 +494,7 @@ int steer_start(const struct ktlsd_config *cfg)
 	linked = check_pinned_link(st.dir);
 	if (linked < 0 || (linked == 0 && load_and_pin(st.dir) < 0))
 		return -1;
-	if (open_maps(st.dir) < 0)
+	if (open_maps(st.dir) < 0 || steer_source_setup(st.map_fd[M_GUARD]) < 0)
 		goto fail;
 	if (open_listener(AF_INET, KTLSD_SOCK_INET) < 0)
 		goto fail;
@@ -501,9 +568,12 @@ static int unload_dir(const char *dir, FILE *out)
 	pin_path(dir, "ktlsd_ports", path, sizeof(path));
 	steer_print_pinned_keys(path, "", "no longer steered; connections reach "
 				"the service in plaintext again", out);
-	pin_path(dir, "link", path, sizeof(path));
-	if (unlink(path) < 0 && errno != ENOENT)
-		rc = -1;
+	for (int i = 0; i < L__COUNT; i++) {
+		pin_path(dir, link_names[i], path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = -1;
+	}
+	steer_source_remove();
 	for (int i = 0; i < M__COUNT; i++) {
 		pin_path(dir, map_names[i], path, sizeof(path));
 		if (unlink(path) < 0 && errno != ENOENT)
@@ -562,45 +632,9 @@ int steer_listener_slots(struct worker *w, struct listener_slot *slots)
 	return listener_share(w, slots, st.lsn_fd, st.lsn_addr, st.n_lsn, -1);
 }
 
-static int exempt_key(int fd, struct ktlsd_exempt_key *key)
+bool steer_active(void)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	memset(key, 0, sizeof(*key));
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    steer_map_addr(&ss, key->addr, &key->port) < 0)
-		return -1;
-	return key->port ? 0 : -1;
-}
-
-int steer_backend_bind(int fd, const struct cfg_port *port)
-{
-	struct cfg_addr src = port->backend;
-	struct ktlsd_exempt_key key;
-	__u8 one = 1;
-
-	if (!st.active || !port->steer ||
-	    (src.ss.ss_family != AF_INET && src.ss.ss_family != AF_INET6))
-		return 0;
-	/* The service is local: its own address is a valid source, and a
-	 * fixed one makes the exemption key known before connect(). */
-	if (src.ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&src.ss)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&src.ss)->sin6_port = 0;
-	if (bind(fd, (struct sockaddr *)&src.ss, src.len) < 0 ||
-	    exempt_key(fd, &key) < 0)
-		return -1;
-	return bpf_map_update_elem(st.map_fd[M_EXEMPT], &key, &one, BPF_ANY);
-}
-
-void steer_backend_release(int fd)
-{
-	struct ktlsd_exempt_key key;
-
-	if (st.active && fd >= 0 && exempt_key(fd, &key) == 0)
-		bpf_map_delete_elem(st.map_fd[M_EXEMPT], &key);
+	return st.active;
 }
 
 int steer_read_counters(struct steer_port_counters *out, int max)

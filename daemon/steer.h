@@ -19,7 +19,7 @@
 
 #define STEER_DEFAULT_PIN_DIR "/sys/fs/bpf/ktlsd"
 #define STEER_MAX_LISTENERS 2
-/* bpf-pin-dir (at most 107 bytes) plus "/v1". */
+/* bpf-pin-dir (at most 107 bytes) plus "/v3". */
 #define STEER_DIR_MAX 128
 
 /* What the control side shows per steered port. */
@@ -55,11 +55,20 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out);
  * current ones. Returns how many were added. */
 int steer_listener_slots(struct worker *w, struct listener_slot *slots);
 
-/* Before connect() to PORT's backend: bind FD's source and exempt it from
- * steering so the connection reaches the service. 0 or -1 (errno set). */
+/* Whether steering is running (steer_start() succeeded). */
+bool steer_active(void);
+
+/* steer_source.c: ktlsd's own source addresses towards steered services. */
+/* Before connect() to PORT's backend, when PORT is steered: bind FD to
+ * ktlsd's source address of the backend's family, leaving the port to
+ * connect(), so that the connection reaches the service. No bpf() call.
+ * 0 or -1 (errno set). */
 int steer_backend_bind(int fd, const struct cfg_port *port);
-/* Before close() of a backend socket: drop its exemption, if it has one. */
-void steer_backend_release(int fd);
+/* At start, privileged: write ktlsd_guard (map GUARD_MAP_FD) and add the
+ * IPv6 source address to lo. 0 or -1 (logged). */
+int steer_source_setup(int guard_map_fd);
+/* At --unload: remove the IPv6 source address from lo. */
+void steer_source_remove(void);
 
 /* Addresses as the maps store them: IPv4 v4-mapped, port in host order.
  * steer_map_addr() returns -1 for other families. */

@@ -11,7 +11,7 @@
 #include <linux/types.h>
 
 /* The pin directory's last component: a new layout gets a new directory. */
-#define KTLSD_STEER_LAYOUT	"v2"
+#define KTLSD_STEER_LAYOUT	"v3"
 
 /* ktlsd_socks: where ktlsd's steering listeners are. */
 #define KTLSD_SOCK_INET		0
@@ -19,7 +19,6 @@
 #define KTLSD_SOCK_MAX		2
 
 #define KTLSD_MAX_PORTS		1024
-#define KTLSD_MAX_EXEMPT	65536
 
 /*
  * ktlsd_ports key: a local address and port taken over. IPv4 addresses are
@@ -41,14 +40,33 @@ struct ktlsd_port_stats {
 };
 
 /*
- * ktlsd_exempt key: the source of one of ktlsd's own connections to the
- * service, which must reach the service and not come back to ktlsd. IPv4
- * addresses are stored v4-mapped (::ffff:a.b.c.d).
+ * ktlsd's own connections to a steered service must reach the service and
+ * not come back to ktlsd. They leave from a source address of their own,
+ * bound with IP_BIND_ADDRESS_NO_PORT so that connect() picks and shares
+ * ports as for any outgoing connection (a port taken by bind() alone is
+ * held for TIME_WAIT whatever the destination, and a busy port ran out of
+ * them): the program passes a connection from that address to the normal
+ * lookup. Nothing is written per connection, so an unprivileged process
+ * can do it. IPv4: an address of 127.0.0.0/8, local without configuration,
+ * and loopback, so TIME_WAIT ports are reused after a second even towards a
+ * non-loopback backend (tcp_tw_reuse = 2); IPv6 has one loopback address
+ * only, so ktlsd adds a deprecated /128 (never picked as a source by the
+ * kernel itself) from a ULA prefix to lo.
+ *
+ * Only ktlsd may bind them: the cgroup bind hooks refuse a bind() to either
+ * address (IPv4 also v4-mapped) in ktlsd's network namespace to every other
+ * uid, and a connection from it to itself (the kernel's own choice when one
+ * dials it) is not exempt.
  */
-struct ktlsd_exempt_key {
-	__u32 addr[4];		/* network byte order */
-	__u16 port;		/* host byte order */
-	__u16 pad;		/* zero */
+#define KTLSD_BACKEND_SRC4	"127.75.84.76"
+#define KTLSD_BACKEND_SRC6	"fd6b:746c:7364::1"
+
+/* ktlsd_guard, an array of one, written at every start. */
+struct ktlsd_guard {
+	__u32 src4;		/* network byte order; 0: no entry yet */
+	__u32 src6[4];		/* network byte order */
+	__u32 uid;		/* the only uid that may bind them */
+	__u64 netns_cookie;	/* the namespace they are guarded in */
 };
 
 /*

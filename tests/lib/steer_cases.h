@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "kselftest_harness.h"
+#include "ktlsd/steer.h"
 #include "netns.h"
 #include "pki.h"
 #include "testlib.h"
@@ -465,9 +466,9 @@ TEST_F(steer, only_the_configured_local_address_is_taken_over)
 
 /*
  * ktlsd's connections to the service are told apart from clients only by
- * their source tuple in ktlsd_exempt. With many sessions open at once
- * (many exemptions live, many connects in flight), every session must
- * still reach the service decrypted and none may loop back to ktlsd.
+ * their source address. With many sessions open at once (many connects in
+ * flight), every session must still reach the service decrypted and none
+ * may loop back to ktlsd.
  */
 #define LOAD_SESSIONS 200
 
@@ -505,6 +506,60 @@ TEST_F_TIMEOUT(steer, exemption_holds_under_load, 300)
 	}
 	EXPECT_EQ(LOAD_SESSIONS, sinks);
 	EXPECT_EQ(0, tl_file_contains(self->log, "backend"));
+}
+
+/* In a child running as nobody: bind a TCP socket of FAMILY to ADDR; 0, or
+ * the errno of the bind. */
+static int bind_as_nobody(int family, const char *addr)
+{
+	struct sockaddr_storage ss = { .ss_family = (sa_family_t)family };
+	void *ip = family == AF_INET ?
+		(void *)&((struct sockaddr_in *)&ss)->sin_addr :
+		(void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = socket(family, SOCK_STREAM, 0);
+
+		if (fd < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0 || inet_pton(family, addr, ip) != 1)
+			_exit(255);
+		_exit(bind(fd, (struct sockaddr *)&ss, sizeof(ss)) < 0 ? errno : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Connections from ktlsd's own source address pass the takeover, so no
+ * other user may take that address: on the server host a process of
+ * another uid cannot bind it (IPv4, v4-mapped, IPv6), while binding any
+ * other loopback address still works, and neither changes while ktlsd is
+ * down (the guards are pinned with the program).
+ */
+TEST_F(steer, only_ktlsd_may_bind_its_source_address)
+{
+	int status;
+
+	for (int round = 0; round < 2; round++) {
+		ASSERT_EQ(0, tl_enter(self->hosts.server_ns));
+		EXPECT_EQ(EPERM, bind_as_nobody(AF_INET, KTLSD_BACKEND_SRC4));
+		EXPECT_EQ(EPERM, bind_as_nobody(AF_INET6, "::ffff:" KTLSD_BACKEND_SRC4));
+		EXPECT_EQ(EPERM, bind_as_nobody(AF_INET6, KTLSD_BACKEND_SRC6));
+		EXPECT_EQ(0, bind_as_nobody(AF_INET, "127.0.0.2"));
+		EXPECT_EQ(0, bind_as_nobody(AF_INET6, "::1"));
+		ASSERT_EQ(0, tl_enter(self->hosts.client_ns));
+		if (round == 1)
+			break;
+		ASSERT_EQ(0, kill(self->daemon.pid, SIGKILL));
+		ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &status, 0));
+		close(self->daemon.out);
+		self->daemon_running = false;
+	}
+	/* Elsewhere the address is nobody's business: the client host. */
+	EXPECT_EQ(0, bind_as_nobody(AF_INET, KTLSD_BACKEND_SRC4));
 }
 
 #endif
