@@ -11,7 +11,9 @@
  *               sends session tickets would get a reset anyway, its
  *               unread tickets turning a close into one).
  *               --concurrency C keeps C in flight (saturation), or
- *               --rate R offers R new connections per second (latency).
+ *               --rate R offers R new connections per second (latency);
+ *               --drain S then gives the last ones up to S seconds past
+ *               --duration to finish instead of cutting them off.
  *   reqresp     handshake, --request-size bytes written, the same number
  *               read back (an echo backend), close. With --rate, the
  *               latency is that of the whole exchange.
@@ -65,6 +67,7 @@ struct opts {
 	unsigned int concurrency;
 	double rate;
 	double duration;
+	double drain;			/* rate mode: seconds to let the last finish */
 	unsigned int streams;
 	unsigned long long bytes;
 	bool upload;
@@ -102,7 +105,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: loadgen --connect IP:PORT handshakes|reqresp|bulk|idle\n"
-		"  [--concurrency C] [--rate R] [--duration S] [--streams N]\n"
+		"  [--concurrency C] [--rate R] [--duration S] [--drain S] [--streams N]\n"
 		"  [--bytes B] [--upload] [--sessions N] [--request-size N]\n");
 	exit(2);
 }
@@ -158,6 +161,8 @@ static void parse_args(int argc, char **argv)
 			opt.rate = strtod(v, NULL);
 		else if (!strcmp(a, "--duration"))
 			opt.duration = strtod(v, NULL);
+		else if (!strcmp(a, "--drain"))
+			opt.drain = strtod(v, NULL);
 		else if (!strcmp(a, "--streams"))
 			opt.streams = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--bytes"))
@@ -459,13 +464,13 @@ static int run(void)
 		int n, timeout_ms;
 
 		t = now_ns();
-		if (t >= deadline) {
+		if (t >= deadline + (opt.rate > 0 ? opt.drain * 1e9 : 0)) {
 			timed_out = true;
 			break;
 		}
-		if (finished())
+		if (finished() || (t >= deadline && !in_flight))
 			break;
-		for (unsigned int k = to_start(t0, t, &started); k; k--) {
+		for (unsigned int k = t < deadline ? to_start(t0, t, &started) : 0; k; k--) {
 			started++;
 			conn_open();
 		}

@@ -200,19 +200,6 @@ def flood_table(json_rows):
         ("  flood connections opened", "flood_connections", "%.0f", None),
         ("  ktlsd CPU seconds", "ktlsd_cpu_s", "%.1f", None),
     ]
-    for label, metric, fmt, target in rows:
-        x, y = one.get(metric), fifty.get(metric)
-        cell = lambda v: "%11s" % (fmt % v if v is not None else "-")
-        met = None
-        if target and x is not None and y is not None:
-            met = target[1](x) and target[1](y)
-        print("%-*s%s%s  %s" % (width, label, cell(x), cell(y),
-              "%s %s" % (target[0], {True: "met", False: "MISSED",
-                                     None: "-"}[met]) if target else ""))
-        json_rows.append({"row": label.strip(), "metric": metric,
-                          "one_source": x, "fifty_sources": y,
-                          "target": target[0] if target else None,
-                          "target_met": met})
     mrows = [
         ("  KiB per pending silent conn.", "kib_per_silent", "%.2f",
          ("<= 4", lambda v: v <= 4)),
@@ -222,15 +209,25 @@ def flood_table(json_rows):
         ("  descriptors before the flood", "baseline_fds", "%.0f", None),
         ("  descriptors after it", "after_fds", "%.0f", None),
     ]
-    for label, metric, fmt, target in mrows:
-        x = mem.get(metric)
-        met = target[1](x) if target and x is not None else None
-        print("%-*s%11s%11s  %s" % (width, label, fmt % x if x is not None else "-",
-              "", "%s %s" % (target[0], {True: "met", False: "MISSED",
+    # Flood rows show both layouts; memory rows (flood-rss) one value.
+    for table, cols in ((rows, (one, fifty)), (mrows, (mem,))):
+        for label, metric, fmt, target in table:
+            xs = [c.get(metric) for c in cols]
+            met = None
+            if target and None not in xs:
+                met = all(target[1](x) for x in xs)
+            cells = "".join("%11s" % (fmt % x if x is not None else "-")
+                            for x in xs) + " " * 11 * (2 - len(xs))
+            print("%-*s%s  %s" % (width, label, cells,
+                  "%s %s" % (target[0], {True: "met", False: "MISSED",
                                          None: "-"}[met]) if target else ""))
-        json_rows.append({"row": label.strip(), "metric": metric, "value": x,
-                          "target": target[0] if target else None,
-                          "target_met": met})
+            row = {"row": label.strip(), "metric": metric,
+                   "target": target[0] if target else None, "target_met": met}
+            if len(cols) == 2:
+                row.update(one_source=xs[0], fifty_sources=xs[1])
+            else:
+                row["value"] = xs[0]
+            json_rows.append(row)
 
 
 flood_rows = []

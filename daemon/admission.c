@@ -74,8 +74,7 @@ static struct {
 	struct source_entry *bucket[SOURCE_BUCKETS];
 } sources = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* The source of PEER: IPv4 address (also when v4-mapped) or IPv6 /64. */
-static void source_of(const struct sockaddr *peer, struct adm_source *src)
+void admission_source_of(const struct sockaddr *peer, struct adm_source *src)
 {
 	memset(src, 0, sizeof(*src));
 	if (peer->sa_family == AF_INET) {
@@ -127,9 +126,7 @@ static struct source_entry **source_slot(const struct adm_source *src)
 	return e;
 }
 
-/* Take one of SRC's LIMIT slots: 0, or -1 when it holds them all (or out
- * of memory: refusing one connection is then the kind answer). */
-static int source_take(struct adm_source *src, int limit)
+int admission_source_take(struct adm_source *src, int limit)
 {
 	struct source_entry **e, *n;
 	int rc = 0;
@@ -271,10 +268,10 @@ bool admission_admit(struct worker *w, const struct sockaddr *peer,
 
 	memset(src, 0, sizeof(*src));
 	if (peer) {
-		source_of(peer, src);
+		admission_source_of(peer, src);
 		source_text(src, who, sizeof(who));
 		if (d->max_handshakes_per_source > 0 &&
-		    source_take(src, d->max_handshakes_per_source) < 0) {
+		    admission_source_take(src, d->max_handshakes_per_source) < 0) {
 			atomic_fetch_add(&g_counters.refused_per_source, 1);
 			admission_log(ADM_SOURCE, "port %s: connection from %s "
 				      "refused: it already has %d unfinished "

@@ -247,6 +247,12 @@ bool admission_admit(struct worker *w, const struct sockaddr *peer,
  * room for a newcomer (counted; WHY goes in the log line); false if there
  * is none. */
 bool admission_evict(struct worker *w, const char *why);
+/* The source of PEER: its IPv4 address (also when v4-mapped) or IPv6 /64. */
+void admission_source_of(const struct sockaddr *peer, struct adm_source *src);
+/* Take one of SRC's LIMIT slots (all workers together): 0, or -1 when it
+ * holds them all (or out of memory: refusing one connection is then the
+ * kind answer). */
+int admission_source_take(struct adm_source *src, int limit);
 /* Give back SRC's per-source slot (the handshake ended either way). */
 void admission_release(struct adm_source *src);
 /* Put a new server session on its worker's hello FIFO. */

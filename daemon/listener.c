@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -43,7 +44,11 @@ int listener_open(const struct cfg_addr *addr, char *why, size_t len)
 		snprintf(why, len, "bind: %s", strerror(errno));
 		goto fail;
 	}
-	if (listen(fd, 4096) < 0) {
+	/* As long a queue as net.core.somaxconn allows (the kernel caps the
+	 * backlog there): the operator's sysctl decides how many connections
+	 * a flood must hold before new SYNs are dropped (ktlsd.conf(5),
+	 * ADMISSION). */
+	if (listen(fd, INT_MAX) < 0) {
 		snprintf(why, len, "listen: %s", strerror(errno));
 		goto fail;
 	}
