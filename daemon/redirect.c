@@ -22,17 +22,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_util.h"
 #include "config_int.h"
 #include "ktlsd/steer.h"
 #include "log.h"
@@ -49,10 +48,10 @@ static const char *const map_names[] = {
 
 static struct {
 	bool active;
-	char dir[STEER_DIR_MAX];
+	char dir[BPF_UTIL_DIR_MAX];
 	struct redirect_bpf *skel;
-	int lsn_fd[STEER_MAX_LISTENERS];
-	struct cfg_addr lsn_addr[STEER_MAX_LISTENERS];
+	int lsn_fd[BPF_UTIL_MAX_LISTENERS];
+	struct cfg_addr lsn_addr[BPF_UTIL_MAX_LISTENERS];
 	int n_lsn;
 } rd;
 
@@ -61,12 +60,12 @@ static struct {
 static int endpoint_of(const struct sockaddr_storage *ss, struct ktlsd_endpoint *e)
 {
 	memset(e, 0, sizeof(*e));
-	return steer_map_addr(ss, e->addr, &e->port);
+	return bpf_util_map_addr(ss, e->addr, &e->port);
 }
 
 static void endpoint_to_addr(const struct ktlsd_endpoint *e, struct cfg_addr *out)
 {
-	out->len = steer_map_sockaddr(e->addr, e->port, &out->ss);
+	out->len = bpf_util_map_sockaddr(e->addr, e->port, &out->ss);
 }
 
 static bool same_endpoint(const struct cfg_addr *a, const struct cfg_addr *b)
@@ -88,13 +87,6 @@ static const struct cfg_application *app_of(const struct ktlsd_config *cfg,
 	return NULL;
 }
 
-static bool is_cgroup2_dir(const char *path)
-{
-	struct statfs sfs;
-
-	return statfs(path, &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
-}
-
 static int add_cgroup(const struct ktlsd_config *cfg, struct redirect_plan *plan,
 		      const struct cfg_application *app, FILE *diag)
 {
@@ -103,7 +95,7 @@ static int add_cgroup(const struct ktlsd_config *cfg, struct redirect_plan *plan
 	for (int i = 0; i < plan->n_cgroups; i++)
 		if (!strcmp(plan->cgroups[i], app->cgroup))
 			return 0;
-	if (!is_cgroup2_dir(app->cgroup)) {
+	if (!bpf_util_is_cgroup2_dir(app->cgroup)) {
 		cfg_label_app_name(app->name, where, sizeof(where));
 		cfg_report(diag, cfg->path, app->cgroup_line, "error", where, "cgroup",
 			   "%s: %s; give a directory of the cgroup v2 hierarchy "
@@ -303,7 +295,7 @@ static int detach_stale(const char *dir, const struct redirect_plan *plan, FILE 
 		if (sscanf(de->d_name, "cg%llu_%n", &ino, &used) != 1 || !used ||
 		    cgroup_wanted(plan, ino))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		bpf_util_pin_path(dir, de->d_name, path, sizeof(path));
 		if (unlink(path) < 0) {
 			rc = -1;
 			continue;
@@ -321,35 +313,28 @@ static int detach_stale(const char *dir, const struct redirect_plan *plan, FILE 
 	return rc;
 }
 
+static bool dst_wanted(const void *key, void *plan_arg)
+{
+	const struct redirect_plan *plan = plan_arg;
+	struct cfg_addr a;
+
+	endpoint_to_addr(key, &a);
+	for (int i = 0; plan && i < plan->n_targets; i++)
+		if (same_endpoint(&plan->targets[i].addr, &a))
+			return true;
+	return false;
+}
+
 /* Make ktlsd_dsts list exactly PLAN's destinations; counters of those that
  * stay are kept. */
 static int sync_dsts(const struct redirect_plan *plan)
 {
 	int fd = bpf_map__fd(rd.skel->maps.ktlsd_dsts);
-	struct ktlsd_endpoint key, next, stale[64];
 	struct ktlsd_dst_stats zero = { 0 };
-	void *prev = NULL;
-	int n_stale, rc = 0;
+	struct ktlsd_endpoint key;
+	int rc = 0;
 
-	do {		/* in rounds: deleting while walking restarts the walk */
-		n_stale = 0;
-		prev = NULL;
-		while (n_stale < 64 && bpf_map_get_next_key(fd, prev, &next) == 0) {
-			struct cfg_addr a;
-			bool wanted = false;
-
-			endpoint_to_addr(&next, &a);
-			for (int i = 0; plan && i < plan->n_targets && !wanted; i++)
-				wanted = same_endpoint(&plan->targets[i].addr, &a);
-			if (!wanted)
-				stale[n_stale++] = next;
-			key = next;
-			prev = &key;
-		}
-		for (int i = 0; i < n_stale; i++)
-			bpf_map_delete_elem(fd, &stale[i]);
-	} while (n_stale == 64);
-
+	bpf_util_map_prune(fd, sizeof(key), dst_wanted, NULL, (void *)plan);
 	for (int i = 0; plan && i < plan->n_targets; i++) {
 		if (endpoint_of(&plan->targets[i].addr.ss, &key) < 0)
 			continue;
@@ -365,7 +350,6 @@ static int sync_dsts(const struct redirect_plan *plan)
 
 static int load(void)
 {
-	char path[PATH_MAX];
 	struct bpf_map *maps[N_MAPS];
 
 	rd.skel = redirect_bpf__open();
@@ -377,12 +361,8 @@ static int load(void)
 	maps[1] = rd.skel->maps.ktlsd_csocks;
 	maps[2] = rd.skel->maps.ktlsd_origdst;
 	maps[3] = rd.skel->maps.ktlsd_sk;
-	/* libbpf reuses the maps pinned there and pins the others. */
-	for (size_t i = 0; i < N_MAPS; i++) {
-		snprintf(path, sizeof(path), "%s/%s", rd.dir, map_names[i]);
-		if (bpf_map__set_pin_path(maps[i], path) < 0)
-			goto fail;
-	}
+	if (bpf_util_pin_maps(rd.dir, maps, map_names, N_MAPS) < 0)
+		goto fail;
 	if (redirect_bpf__load(rd.skel) < 0) {
 		log_err("redirect: cannot load the cgroup programs: %s", strerror(errno));
 		goto fail;
@@ -396,26 +376,18 @@ fail:
 
 static int open_listeners(void)
 {
-	int socks = bpf_map__fd(rd.skel->maps.ktlsd_csocks);
-	int fam[STEER_MAX_LISTENERS] = { AF_INET, AF_INET6 };
-	__u32 idx[STEER_MAX_LISTENERS] = { KTLSD_SOCK_INET, KTLSD_SOCK_INET6 };
+	int n = bpf_util_loopback_listeners(bpf_map__fd(rd.skel->maps.ktlsd_csocks),
+					    rd.lsn_fd, rd.lsn_addr);
+	char txt[80];
 
-	for (int i = 0; i < STEER_MAX_LISTENERS; i++) {
-		int fd = steer_loopback_listener(fam[i], socks, idx[i],
-						 &rd.lsn_addr[rd.n_lsn]);
-		char txt[80];
-
-		if (fd < 0) {
-			if (fam[i] == AF_INET)
-				return -1;	/* IPv6 is optional */
-			continue;
-		}
+	if (n < 0)
+		return -1;
+	for (rd.n_lsn = 0; rd.n_lsn < n; rd.n_lsn++) {
 		/* Said at start, so that an operator who finds ktlsd listening
 		 * on a loopback port of its own knows what it is for. */
 		sockaddr_text((struct sockaddr *)&rd.lsn_addr[rd.n_lsn].ss, txt,
 			      sizeof(txt));
 		log_notice("redirect: redirected connects arrive on %s", txt);
-		rd.lsn_fd[rd.n_lsn++] = fd;
 	}
 	return 0;
 }
@@ -424,7 +396,7 @@ static bool anything_pinned(const char *dir)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, map_names[0]);
+	bpf_util_pin_path(dir, map_names[0], path, sizeof(path));
 	return access(path, F_OK) == 0;
 }
 
@@ -434,7 +406,7 @@ int redirect_start(const struct generation *gen)
 
 	if (rd.active)
 		return redirect_update(gen);
-	steer_pin_dir(gen->cfg, rd.dir, sizeof(rd.dir));
+	bpf_util_pin_dir(gen->cfg, rd.dir, sizeof(rd.dir));
 	if ((!plan || !plan->n_cgroups) && !anything_pinned(rd.dir))
 		return 0;
 	if (steer_prepare_dir(rd.dir) < 0 || load() < 0)
@@ -483,16 +455,13 @@ int redirect_unload(const char *dir, FILE *out)
 	char path[PATH_MAX];
 	int rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, map_names[0]);
-	steer_print_pinned_keys(path, "server ", "no longer redirected; "
-				"applications reach it in plaintext again", out);
+	bpf_util_pin_path(dir, map_names[0], path, sizeof(path));
+	bpf_util_print_pinned_keys(path, "server ", "no longer redirected; "
+				   "applications reach it in plaintext again", out);
 	if (detach_stale(dir, NULL, out) < 0)
 		rc = -1;
-	for (size_t i = 0; i < N_MAPS; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, map_names[i]);
-		if (unlink(path) < 0 && errno != ENOENT)
-			rc = -1;
-	}
+	if (bpf_util_unpin(dir, map_names, N_MAPS) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -545,25 +514,23 @@ int redirect_find(const struct generation *gen, const struct cfg_addr *orig)
 	return -1;
 }
 
+static void take_dst_counters(const void *key, const void *value, int i,
+			      void *out)
+{
+	const struct ktlsd_dst_stats *stats = value;
+	struct redirect_counters *c = (struct redirect_counters *)out + i;
+
+	endpoint_to_addr(key, &c->dst);
+	c->redirected = stats->redirected;
+	c->refused = stats->refused;
+}
+
 int redirect_read_counters(struct redirect_counters *out, int max)
 {
-	struct ktlsd_endpoint key, next;
-	struct ktlsd_dst_stats stats;
-	void *prev = NULL;
-	int n = 0, fd;
-
 	if (!rd.active)
 		return -1;
-	fd = bpf_map__fd(rd.skel->maps.ktlsd_dsts);
-	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &stats) == 0) {
-			endpoint_to_addr(&next, &out[n].dst);
-			out[n].redirected = stats.redirected;
-			out[n].refused = stats.refused;
-			n++;
-		}
-		key = next;
-		prev = &key;
-	}
-	return n;
+	return bpf_util_map_values(bpf_map__fd(rd.skel->maps.ktlsd_dsts),
+				   sizeof(struct ktlsd_endpoint),
+				   sizeof(struct ktlsd_dst_stats), max,
+				   take_dst_counters, out);
 }

@@ -25,26 +25,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
-#include <mntent.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_util.h"
 #include "ktlsd/steer.h"
 #include "instance.h"
 #include "log.h"
 #include "redirect.h"
 #include "steer.h"
 #include "steer.skel.h"
-
-#define BPFFS_ROOT "/sys/fs/bpf"
 
 static const char *const map_names[] = { "ktlsd_ports", "ktlsd_socks", "ktlsd_guard" };
 enum { M_PORTS, M_SOCKS, M_GUARD, M__COUNT };
@@ -55,27 +50,14 @@ enum { L_LOOKUP, L_BIND4, L_BIND6, L__COUNT };
 
 static struct {
 	bool active;
-	char dir[STEER_DIR_MAX];
+	char dir[BPF_UTIL_DIR_MAX];
 	int map_fd[M__COUNT];
-	int lsn_fd[STEER_MAX_LISTENERS];
-	struct cfg_addr lsn_addr[STEER_MAX_LISTENERS];
+	int lsn_fd[BPF_UTIL_MAX_LISTENERS];
+	struct cfg_addr lsn_addr[BPF_UTIL_MAX_LISTENERS];
 	int n_lsn;
 	int lock_fd;			/* flock on the pin directory */
-	char made[STEER_DIR_MAX];	/* first directory this run created */
+	char made[BPF_UTIL_DIR_MAX];	/* first directory this run created */
 } st = { .map_fd = { -1, -1, -1 }, .lock_fd = -1 };
-
-void steer_pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len)
-{
-	const char *base = cfg && cfg->daemon.bpf_pin_dir[0] ?
-			   cfg->daemon.bpf_pin_dir : STEER_DEFAULT_PIN_DIR;
-
-	snprintf(buf, len, "%s/%s", base, KTLSD_STEER_LAYOUT);
-}
-
-static void pin_path(const char *dir, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", dir, name);
-}
 
 static bool any_steered(const struct ktlsd_config *cfg)
 {
@@ -85,55 +67,14 @@ static bool any_steered(const struct ktlsd_config *cfg)
 	return false;
 }
 
-static bool on_bpffs(const char *path)
-{
-	struct statfs sfs;
-
-	return statfs(path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC;
-}
-
-/* mkdir PATH; remembers the first directory this run made (for
- * steer_finish()). 0, or -1 with errno set. */
-static int make_dir(const char *path)
-{
-	if (mkdir(path, 0700) == 0) {
-		if (!st.made[0])
-			snprintf(st.made, sizeof(st.made), "%s", path);
-		return 0;
-	}
-	return errno == EEXIST ? 0 : -1;
-}
-
-/* Mount bpffs at /sys/fs/bpf if the pin directory needs it, create the
- * directory and lock it. Pins only persist on bpffs, so anything else is
- * refused; so is a directory another ktlsd holds (instance.c). */
+/* Prepare the pin directory (bpf_util.c) and lock it, so that a second
+ * ktlsd on the same directory is refused (instance.c). */
 int steer_prepare_dir(const char *dir)
 {
-	char path[PATH_MAX];
 	pid_t holder;
 
-	if (!strncmp(dir, BPFFS_ROOT "/", strlen(BPFFS_ROOT) + 1) &&
-	    !on_bpffs(BPFFS_ROOT) &&
-	    mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700") < 0) {
-		log_err("steer: cannot mount bpffs on " BPFFS_ROOT ": %s", strerror(errno));
+	if (bpf_util_prepare_dir(dir, st.made, sizeof(st.made)) < 0)
 		return -1;
-	}
-	snprintf(path, sizeof(path), "%s", dir);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (make_dir(path) < 0)
-			goto fail;
-		*p = '/';
-	}
-	if (make_dir(path) < 0)
-		goto fail;
-	if (!on_bpffs(dir)) {
-		log_err("steer: %s is not on a bpf file system; set [ktlsd] "
-			"bpf-pin-dir under " BPFFS_ROOT, dir);
-		return -1;
-	}
 	if (st.lock_fd >= 0)
 		return 0;
 	st.lock_fd = instance_lock(dir, true, &holder);
@@ -146,9 +87,6 @@ int steer_prepare_dir(const char *dir)
 		return -1;
 	}
 	return 0;
-fail:
-	log_err("steer: cannot create %s: %s", path, strerror(errno));
-	return -1;
 }
 
 /* Inode of our network namespace, to check a pinned link attaches here. */
@@ -168,7 +106,7 @@ static int check_pinned_link(const char *dir)
 	char path[PATH_MAX];
 	int fd, rc;
 
-	pin_path(dir, link_names[L_LOOKUP], path, sizeof(path));
+	bpf_util_pin_path(dir, link_names[L_LOOKUP], path, sizeof(path));
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
@@ -183,47 +121,9 @@ static int check_pinned_link(const char *dir)
 		return -1;
 	}
 	/* Its namespace is gone: start afresh, maps included. */
-	for (int i = 0; i < L__COUNT; i++) {
-		pin_path(dir, link_names[i], path, sizeof(path));
-		unlink(path);
-	}
-	for (int i = 0; i < M__COUNT; i++) {
-		pin_path(dir, map_names[i], path, sizeof(path));
-		unlink(path);
-	}
+	bpf_util_unpin(dir, link_names, L__COUNT);
+	bpf_util_unpin(dir, map_names, M__COUNT);
 	return 0;
-}
-
-/*
- * The cgroup v2 hierarchy's root, into ROOT: the bind guards attached there
- * see every process's sockets. Mounted at /sys/fs/cgroup when no cgroup2
- * is mounted and that directory is not a mount point of its own (which a
- * v1 hierarchy would need). 0 or -1 (logged).
- */
-static int cgroup2_root(char *root, size_t len)
-{
-	FILE *mounts = setmntent("/proc/self/mounts", "r");
-	struct stat fs, cg;
-	struct mntent *m;
-
-	root[0] = '\0';
-	while (mounts && !root[0] && (m = getmntent(mounts)))
-		if (!strcmp(m->mnt_type, "cgroup2"))
-			snprintf(root, len, "%s", m->mnt_dir);
-	if (mounts)
-		endmntent(mounts);
-	if (root[0])
-		return 0;
-	if (stat("/sys/fs", &fs) == 0 && stat("/sys/fs/cgroup", &cg) == 0 &&
-	    fs.st_dev == cg.st_dev &&
-	    mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL) == 0) {
-		snprintf(root, len, "/sys/fs/cgroup");
-		return 0;
-	}
-	log_err("steer: no cgroup v2 hierarchy is mounted (mount -t cgroup2 "
-		"none /sys/fs/cgroup): needed to keep ktlsd's source address "
-		"for ktlsd");
-	return -1;
 }
 
 static int attach_and_pin(struct bpf_program *prog, int target,
@@ -241,7 +141,7 @@ static int attach_and_pin(struct bpf_program *prog, int target,
 		return -1;
 	}
 	/* A pin left by an attempt that failed half-way goes first. */
-	pin_path(dir, link_names[which], path, sizeof(path));
+	bpf_util_pin_path(dir, link_names[which], path, sizeof(path));
 	unlink(path);
 	if (bpf_link__pin(link, path) < 0)
 		log_err("steer: cannot pin %s: %s", path, strerror(errno));
@@ -258,10 +158,11 @@ static int load_and_pin(const char *dir)
 {
 	struct steer_bpf *skel;
 	struct bpf_map *maps[M__COUNT];
-	char path[PATH_MAX], cgroot[PATH_MAX];
+	char cgroot[PATH_MAX];
 	int netns = -1, cg = -1, rc = -1;
 
-	if (cgroup2_root(cgroot, sizeof(cgroot)) < 0)
+	if (bpf_util_cgroup2_root(cgroot, sizeof(cgroot), "by steer = yes, to "
+				  "keep ktlsd's source address for ktlsd") < 0)
 		return -1;
 	skel = steer_bpf__open();
 	if (!skel) {
@@ -271,12 +172,8 @@ static int load_and_pin(const char *dir)
 	maps[M_PORTS] = skel->maps.ktlsd_ports;
 	maps[M_SOCKS] = skel->maps.ktlsd_socks;
 	maps[M_GUARD] = skel->maps.ktlsd_guard;
-	/* libbpf reuses maps already pinned there and pins the others. */
-	for (int i = 0; i < M__COUNT; i++) {
-		pin_path(dir, map_names[i], path, sizeof(path));
-		if (bpf_map__set_pin_path(maps[i], path) < 0)
-			goto out;
-	}
+	if (bpf_util_pin_maps(dir, maps, map_names, M__COUNT) < 0)
+		goto out;
 	if (steer_bpf__load(skel) < 0) {
 		log_err("steer: cannot load the steering programs: %s", strerror(errno));
 		goto out;
@@ -307,7 +204,7 @@ static int open_maps(const char *dir)
 	char path[PATH_MAX];
 
 	for (int i = 0; i < M__COUNT; i++) {
-		pin_path(dir, map_names[i], path, sizeof(path));
+		bpf_util_pin_path(dir, map_names[i], path, sizeof(path));
 		st.map_fd[i] = bpf_obj_get(path);
 		if (st.map_fd[i] < 0) {
 			log_err("steer: cannot open %s: %s", path, strerror(errno));
@@ -326,61 +223,11 @@ static void close_maps(void)
 	}
 }
 
-int steer_map_addr(const struct sockaddr_storage *ss, __u32 addr[4], __u16 *port)
-{
-	memset(addr, 0, 4 * sizeof(addr[0]));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-		addr[2] = htonl(0xffff);
-		addr[3] = a->sin_addr.s_addr;
-		*port = ntohs(a->sin_port);
-		return 0;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-		memcpy(addr, &a->sin6_addr, 4 * sizeof(addr[0]));
-		*port = ntohs(a->sin6_port);
-		return 0;
-	}
-	return -1;
-}
-
-socklen_t steer_map_sockaddr(const __u32 addr[4], __u16 port,
-			     struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (!addr[0] && !addr[1] && addr[2] == htonl(0xffff)) {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		a->sin_family = AF_INET;
-		a->sin_addr.s_addr = addr[3];
-		a->sin_port = htons(port);
-		return sizeof(*a);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		memcpy(&a->sin6_addr, addr, sizeof(a->sin6_addr));
-		a->sin6_port = htons(port);
-		return sizeof(*a);
-	}
-}
-
-void steer_map_addr_text(const __u32 addr[4], __u16 port, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-
-	steer_map_sockaddr(addr, port, &ss);
-	sockaddr_text((struct sockaddr *)&ss, buf, len);
-}
-
 static int port_key_of(const struct cfg_addr *a, struct ktlsd_port_key *key)
 {
 	memset(key, 0, sizeof(*key));
 	key->protocol = IPPROTO_TCP;
-	return steer_map_addr(&a->ss, key->addr, &key->port);
+	return bpf_util_map_addr(&a->ss, key->addr, &key->port);
 }
 
 static bool port_wanted(const struct ktlsd_config *cfg, const struct ktlsd_port_key *k)
@@ -395,27 +242,31 @@ static bool port_wanted(const struct ktlsd_config *cfg, const struct ktlsd_port_
 	return false;
 }
 
+static bool port_kept(const void *key, void *cfg)
+{
+	return port_wanted(cfg, key);
+}
+
+static void port_gone(const void *key, void *cfg)
+{
+	const struct ktlsd_port_key *k = key;
+	char txt[80];
+
+	bpf_util_map_addr_text(k->addr, k->port, txt, sizeof(txt));
+	log_notice("steer: %s no longer steered", txt);
+}
+
 /* Make ktlsd_ports list exactly CFG's steered addresses and ports;
  * counters of those that stay are kept. */
 static int sync_ports(const struct ktlsd_config *cfg)
 {
-	struct ktlsd_port_key key, next, stale[KTLSD_MAX_PORTS];
 	struct ktlsd_port_stats zero = { 0 };
-	void *prev = NULL;
-	int n_stale = 0, rc = 0;
+	struct ktlsd_port_key key;
 	char txt[80];
+	int rc = 0;
 
-	while (bpf_map_get_next_key(st.map_fd[M_PORTS], prev, &next) == 0) {
-		if (!port_wanted(cfg, &next) && n_stale < KTLSD_MAX_PORTS)
-			stale[n_stale++] = next;
-		key = next;
-		prev = &key;
-	}
-	for (int i = 0; i < n_stale; i++) {
-		bpf_map_delete_elem(st.map_fd[M_PORTS], &stale[i]);
-		steer_map_addr_text(stale[i].addr, stale[i].port, txt, sizeof(txt));
-		log_notice("steer: %s no longer steered", txt);
-	}
+	bpf_util_map_prune(st.map_fd[M_PORTS], sizeof(key), port_kept, port_gone,
+			   (void *)cfg);
 	for (int i = 0; i < cfg->n_ports; i++) {
 		for (int j = 0; cfg->ports[i].steer && j < cfg->ports[i].n_listen; j++) {
 			if (port_key_of(&cfg->ports[i].listen[j], &key) < 0)
@@ -436,57 +287,13 @@ static int sync_ports(const struct ktlsd_config *cfg)
 	return rc;
 }
 
-int steer_loopback_listener(int family, int sockmap_fd, __u32 index,
-			    struct cfg_addr *out)
-{
-	struct cfg_addr a = { .len = family == AF_INET ? sizeof(struct sockaddr_in) :
-					 sizeof(struct sockaddr_in6) };
-	char why[128];
-	__u64 value;
-	int fd;
-
-	a.ss.ss_family = (sa_family_t)family;
-	if (family == AF_INET)
-		((struct sockaddr_in *)&a.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else
-		((struct sockaddr_in6 *)&a.ss)->sin6_addr = in6addr_loopback;
-	fd = listener_open(&a, why, sizeof(why));
-	if (fd < 0) {
-		log_warn("steer: no %s listener: %s",
-			 family == AF_INET ? "IPv4" : "IPv6", why);
-		return -1;
-	}
-	getsockname(fd, (struct sockaddr *)&a.ss, &a.len);
-	value = (__u64)fd;
-	if (bpf_map_update_elem(sockmap_fd, &index, &value, BPF_ANY) < 0) {
-		log_err("steer: cannot register a listener in the sockmap: %s",
-			strerror(errno));
-		close(fd);
-		return -1;
-	}
-	*out = a;
-	return fd;
-}
-
-/* One steering listener on an ephemeral loopback port, in the sockmap. */
-static int open_listener(int family, __u32 index)
-{
-	int fd = steer_loopback_listener(family, st.map_fd[M_SOCKS], index,
-					 &st.lsn_addr[st.n_lsn]);
-
-	if (fd < 0)
-		return -1;
-	st.lsn_fd[st.n_lsn++] = fd;
-	return 0;
-}
-
 int steer_start(const struct ktlsd_config *cfg)
 {
 	int linked;
 
 	if (st.active)
 		return steer_update(cfg);
-	steer_pin_dir(cfg, st.dir, sizeof(st.dir));
+	bpf_util_pin_dir(cfg, st.dir, sizeof(st.dir));
 	if (!any_steered(cfg) && access(st.dir, F_OK) < 0)
 		return 0;
 	if (steer_prepare_dir(st.dir) < 0)
@@ -496,9 +303,12 @@ int steer_start(const struct ktlsd_config *cfg)
 		return -1;
 	if (open_maps(st.dir) < 0 || steer_source_setup(st.map_fd[M_GUARD]) < 0)
 		goto fail;
-	if (open_listener(AF_INET, KTLSD_SOCK_INET) < 0)
+	st.n_lsn = bpf_util_loopback_listeners(st.map_fd[M_SOCKS], st.lsn_fd,
+					       st.lsn_addr);
+	if (st.n_lsn < 0) {
+		st.n_lsn = 0;
 		goto fail;
-	open_listener(AF_INET6, KTLSD_SOCK_INET6);	/* optional: no IPv6 */
+	}
 	st.active = true;
 	if (sync_ports(cfg) < 0) {
 		steer_stop();
@@ -528,34 +338,6 @@ void steer_stop(void)
 	st.active = false;
 }
 
-/* The keys of ktlsd_ports, ktlsd_exempt and ktlsd_dsts alike. */
-struct addr_port_key {
-	__u32 addr[4];
-	__u16 port;
-	__u16 rest;
-};
-_Static_assert(sizeof(struct addr_port_key) == sizeof(struct ktlsd_port_key) &&
-	       sizeof(struct addr_port_key) == sizeof(struct ktlsd_endpoint),
-	       "map keys start with an address and a port");
-
-void steer_print_pinned_keys(const char *path, const char *prefix,
-			     const char *what, FILE *out)
-{
-	struct addr_port_key key, next;
-	void *prev = NULL;
-	char txt[80];
-	int fd = bpf_obj_get(path);
-
-	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		steer_map_addr_text(next.addr, next.port, txt, sizeof(txt));
-		fprintf(out, "%s%s: %s\n", prefix, txt, what);
-		key = next;
-		prev = &key;
-	}
-	if (fd >= 0)
-		close(fd);
-}
-
 static int unload_dir(const char *dir, FILE *out)
 {
 	char path[PATH_MAX];
@@ -565,20 +347,14 @@ static int unload_dir(const char *dir, FILE *out)
 		fprintf(out, "nothing pinned in %s: no port is steered\n", dir);
 		return 0;
 	}
-	pin_path(dir, "ktlsd_ports", path, sizeof(path));
-	steer_print_pinned_keys(path, "", "no longer steered; connections reach "
-				"the service in plaintext again", out);
-	for (int i = 0; i < L__COUNT; i++) {
-		pin_path(dir, link_names[i], path, sizeof(path));
-		if (unlink(path) < 0 && errno != ENOENT)
-			rc = -1;
-	}
+	bpf_util_pin_path(dir, map_names[M_PORTS], path, sizeof(path));
+	bpf_util_print_pinned_keys(path, "", "no longer steered; connections reach "
+				   "the service in plaintext again", out);
+	if (bpf_util_unpin(dir, link_names, L__COUNT) < 0)
+		rc = -1;
 	steer_source_remove();
-	for (int i = 0; i < M__COUNT; i++) {
-		pin_path(dir, map_names[i], path, sizeof(path));
-		if (unlink(path) < 0 && errno != ENOENT)
-			rc = -1;
-	}
+	if (bpf_util_unpin(dir, map_names, M__COUNT) < 0)
+		rc = -1;
 	if (redirect_unload(dir, out) < 0 || rmdir(dir) < 0)
 		rc = -1;
 	if (rc < 0)
@@ -590,9 +366,9 @@ static int unload_dir(const char *dir, FILE *out)
 
 int steer_unload(const struct ktlsd_config *cfg, FILE *out)
 {
-	char dir[STEER_DIR_MAX];
+	char dir[BPF_UTIL_DIR_MAX];
 
-	steer_pin_dir(cfg, dir, sizeof(dir));
+	bpf_util_pin_dir(cfg, dir, sizeof(dir));
 	return unload_dir(dir, out);
 }
 
@@ -606,7 +382,7 @@ void steer_finish(bool failed)
 	 * it is this run's: the ports go back to their services. A directory
 	 * that existed keeps its pins, and its ports stay closed. */
 	if (failed && st.made[0] && (out = open_memstream(&text, &len))) {
-		char path[STEER_DIR_MAX];
+		char path[BPF_UTIL_DIR_MAX];
 		char *slash;
 
 		if (unload_dir(st.dir, out) == 0)
@@ -637,26 +413,24 @@ bool steer_active(void)
 	return st.active;
 }
 
+static void take_port_counters(const void *key, const void *value, int i,
+			       void *out)
+{
+	const struct ktlsd_port_key *k = key;
+	const struct ktlsd_port_stats *stats = value;
+	struct steer_port_counters *c = (struct steer_port_counters *)out + i;
+
+	c->port = k->port;
+	bpf_util_map_addr_text(k->addr, k->port, c->addr, sizeof(c->addr));
+	c->steered = stats->steered;
+	c->dropped = stats->dropped;
+}
+
 int steer_read_counters(struct steer_port_counters *out, int max)
 {
-	struct ktlsd_port_key key, next;
-	struct ktlsd_port_stats stats;
-	void *prev = NULL;
-	int n = 0;
-
 	if (!st.active)
 		return -1;
-	while (n < max && bpf_map_get_next_key(st.map_fd[M_PORTS], prev, &next) == 0) {
-		if (bpf_map_lookup_elem(st.map_fd[M_PORTS], &next, &stats) == 0) {
-			out[n].port = next.port;
-			steer_map_addr_text(next.addr, next.port, out[n].addr,
-					    sizeof(out[n].addr));
-			out[n].steered = stats.steered;
-			out[n].dropped = stats.dropped;
-			n++;
-		}
-		key = next;
-		prev = &key;
-	}
-	return n;
+	return bpf_util_map_values(st.map_fd[M_PORTS], sizeof(struct ktlsd_port_key),
+				   sizeof(struct ktlsd_port_stats), max,
+				   take_port_counters, out);
 }

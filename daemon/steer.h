@@ -12,15 +12,9 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <linux/types.h>
 
+#include "bpf_util.h"
 #include "ktlsd.h"
-
-#define STEER_DEFAULT_PIN_DIR "/sys/fs/bpf/ktlsd"
-#define STEER_MAX_LISTENERS 2
-/* bpf-pin-dir (at most 107 bytes) plus "/v3". */
-#define STEER_DIR_MAX 128
 
 /* What the control side shows per steered port. */
 struct steer_port_counters {
@@ -47,11 +41,15 @@ void steer_stop(void);
  * and directories this start created, so a failed start leaves nothing.
  */
 void steer_finish(bool failed);
+/* For redirect.c too, which pins in the same directory: prepare the pin
+ * directory DIR (bpf_util_prepare_dir()) and lock it against a second
+ * ktlsd. 0 or -1 (logged). */
+int steer_prepare_dir(const char *dir);
 /* Remove the pins; prints which ports become plaintext again. 0 or -1. */
 int steer_unload(const struct ktlsd_config *cfg, FILE *out);
 
 /* For worker_sync_listeners(): append this worker's slots for the steering
- * listeners to SLOTS (room for STEER_MAX_LISTENERS), reusing the worker's
+ * listeners to SLOTS (room for BPF_UTIL_MAX_LISTENERS), reusing the worker's
  * current ones. Returns how many were added. */
 int steer_listener_slots(struct worker *w, struct listener_slot *slots);
 
@@ -69,28 +67,6 @@ int steer_backend_bind(int fd, const struct cfg_port *port);
 int steer_source_setup(int guard_map_fd);
 /* At --unload: remove the IPv6 source address from lo. */
 void steer_source_remove(void);
-
-/* Addresses as the maps store them: IPv4 v4-mapped, port in host order.
- * steer_map_addr() returns -1 for other families. */
-int steer_map_addr(const struct sockaddr_storage *ss, __u32 addr[4], __u16 *port);
-/* Print "PREFIXADDRESS: WHAT" for each key of the pinned map at PATH (a
- * map whose keys start with an address and a port). */
-void steer_print_pinned_keys(const char *path, const char *prefix,
-			     const char *what, FILE *out);
-/* Back to a socket address (v4-mapped becomes AF_INET); its length. */
-socklen_t steer_map_sockaddr(const __u32 addr[4], __u16 port,
-			     struct sockaddr_storage *ss);
-void steer_map_addr_text(const __u32 addr[4], __u16 port, char *buf, size_t len);
-
-/* Shared with redirect.c, which pins its maps in the same directory. */
-void steer_pin_dir(const struct ktlsd_config *cfg, char *buf, size_t len);
-/* Create DIR on bpffs and take this daemon's lock on it (once); -1 (logged)
- * when that fails or another ktlsd holds it. */
-int steer_prepare_dir(const char *dir);
-/* A listener on an ephemeral loopback port of FAMILY, registered at INDEX
- * of the sockmap SOCKMAP_FD; its address goes to OUT. The fd, or -1. */
-int steer_loopback_listener(int family, int sockmap_fd, __u32 index,
-			    struct cfg_addr *out);
 
 /* Per-port counters; fills up to MAX entries, returns the count or -1. */
 int steer_read_counters(struct steer_port_counters *out, int max);

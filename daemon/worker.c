@@ -43,6 +43,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "bpf_util.h"
 #include "ktlsd.h"
 #include "log.h"
 #include "redirect.h"
@@ -74,7 +75,7 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen,
 
 	for (int i = 0; i < cfg->n_ports; i++)
 		want += cfg->ports[i].n_listen;
-	slots = calloc(want + 2 * STEER_MAX_LISTENERS, sizeof(*slots));
+	slots = calloc(want + 2 * BPF_UTIL_MAX_LISTENERS, sizeof(*slots));
 	if (!slots)
 		return -1;
 
@@ -157,11 +158,11 @@ static int port_for_local_address(const struct ktlsd_config *cfg, int fd)
 	int wildcard = -1;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    steer_map_addr(&ss, local, &port) < 0)
+	    bpf_util_map_addr(&ss, local, &port) < 0)
 		return -1;
 	for (int i = 0; i < cfg->n_ports; i++) {
 		for (int j = 0; j < cfg->ports[i].n_listen; j++) {
-			if (steer_map_addr(&cfg->ports[i].listen[j].ss, want, &lport) < 0 ||
+			if (bpf_util_map_addr(&cfg->ports[i].listen[j].ss, want, &lport) < 0 ||
 			    lport != port)
 				continue;
 			if (!memcmp(want, local, sizeof(want)))
