@@ -42,7 +42,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := openssl libbpf libnl-3.0 libnl-route-3.0 libnl-idiag-3.0 inih libsystemd
+PKGS := openssl libbpf libnl-3.0 libnl-route-3.0 libnl-idiag-3.0 inih libsystemd libseccomp
 
 # Refuse early, with the fix, instead of failing on a missing header later.
 ifeq ($(filter deps deps-bench test demo deb clean distclean help,$(MAKECMDGOALS)),)

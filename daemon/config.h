@@ -126,6 +126,9 @@ struct cfg_daemon {
 	bool allow_anonymous;		/* debug only: encryption-only mode */
 	bool access_log;		/* one entry per session (default yes) */
 	char bpf_pin_dir[108];		/* "" = /sys/fs/bpf/ktlsd */
+	char user[64];			/* "" = ktlsd: the key holder's and the
+					 * network process's user */
+	bool allow_insecure_key_permissions;	/* key files readable by others */
 };
 
 struct ktlsd_config {

@@ -25,12 +25,13 @@ static const char *const sec_names[OPT__COUNT] = {
 
 enum daemon_opt { D_WORKERS, D_HS_TIMEOUT, D_MAX_HS, D_MAX_SESS, D_IDLE,
 		  D_HELLO_TIMEOUT, D_MAX_HS_SOURCE, D_OFFLOAD, D_CTL_SOCKET,
-		  D_CTL_GROUP, D_ANON, D_BPF_PIN_DIR, D_ACCESS_LOG, D__COUNT };
+		  D_CTL_GROUP, D_ANON, D_BPF_PIN_DIR, D_ACCESS_LOG, D_USER,
+		  D_INSECURE_KEYS, D__COUNT };
 static const char *const daemon_names[D__COUNT] = {
 	"workers", "handshake-timeout", "max-handshakes", "max-sessions",
 	"idle-timeout", "hello-timeout", "max-handshakes-per-source", "offload",
 	"control-socket", "control-group", "allow-anonymous", "bpf-pin-dir",
-	"access-log",
+	"access-log", "user", "allow-insecure-key-permissions",
 };
 static const char *const app_names[] = { "certificate-source", "cgroup" };
 static const char *const port_names[] = { "listen", "backend", "transport", "steer" };
@@ -179,6 +180,18 @@ static void set_daemon(struct loader *ld, int d, const char *value)
 			cfg_error(ld, "bpf-pin-dir", "\"%s\": must be an absolute path on a bpf file system, shorter than %zu bytes", value, sizeof(dm->bpf_pin_dir));
 		else
 			snprintf(dm->bpf_pin_dir, sizeof(dm->bpf_pin_dir), "%s", value);
+		break;
+	case D_USER:
+		if (!*value || strlen(value) >= sizeof(dm->user) || !strcmp(value, "root"))
+			cfg_error(ld, "user", "\"%s\": must name an unprivileged user (not root), shorter than %zu bytes", value, sizeof(dm->user));
+		else
+			snprintf(dm->user, sizeof(dm->user), "%s", value);
+		break;
+	case D_INSECURE_KEYS:
+		if (!strcmp(value, "yes") || !strcmp(value, "no"))
+			dm->allow_insecure_key_permissions = value[0] == 'y';
+		else
+			cfg_error(ld, "allow-insecure-key-permissions", "\"%s\": must be yes or no", value);
 		break;
 	}
 }

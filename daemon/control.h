@@ -54,6 +54,10 @@ void ctl_outq_free(struct ctl_outq *q);
 /* Queue a CTL_MSG_ERROR reply (ERR a positive errno). */
 void ctl_reply_error(struct ctl_outq *q, uint32_t seq, int err,
 		     const char *text);
+/* Queue a packet built elsewhere (a network process's reply). */
+void ctl_outq_push_raw(struct ctl_outq *q, const void *data, size_t len);
+/* This process's sessions matching REQ's filters, one packet each. */
+void ctl_reply_sessions_local(const struct ctl_request *req, struct ctl_outq *q);
 /* Run REQ and queue its whole reply, NLMSG_DONE included. */
 void ctl_reply(const struct ctl_request *req, struct ctl_outq *q);
 /* A reply message of REQ's type (NLM_F_MULTI) with room for

@@ -14,6 +14,7 @@
 
 #include "ktlsd.h"
 #include "control.h"
+#include "netproc.h"
 
 void ctl_outq_free(struct ctl_outq *q)
 {
@@ -24,6 +25,25 @@ void ctl_outq_free(struct ctl_outq *q)
 		free(p);
 	}
 	memset(q, 0, sizeof(*q));
+}
+
+void ctl_outq_push_raw(struct ctl_outq *q, const void *data, size_t len)
+{
+	struct ctl_packet *p;
+
+	if (q->bytes + len > CTL_OUTQ_CAP || !(p = malloc(sizeof(*p) + len))) {
+		q->truncated = true;
+		return;
+	}
+	p->next = NULL;
+	p->len = len;
+	memcpy(p->data, data, len);
+	if (q->tail)
+		q->tail->next = p;
+	else
+		q->head = p;
+	q->tail = p;
+	q->bytes += len;
 }
 
 /* Copy MSG into the queue and free it. Past the cap the packet is
@@ -115,24 +135,13 @@ struct session_counts {
 	unsigned int sessions, handshakes;
 };
 
+/* The sessions live in the network processes (netproc.c). */
 static struct session_counts count_sessions(void)
 {
 	struct session_counts c = { 0, 0 };
 
-	for (int i = 0; i < g_daemon.n_workers; i++) {
-		struct worker *w = g_daemon.workers[i];
-
-		if (!w)
-			continue;
-		pthread_mutex_lock(&w->lock);
-		for (struct session *s = w->sessions; s; s = s->next) {
-			if (s->rec.mode == MODE_HANDSHAKE)
-				c.handshakes++;
-			else
-				c.sessions++;
-		}
-		pthread_mutex_unlock(&w->lock);
-	}
+	c.sessions = netproc_active() ? netproc_count(&c.handshakes) :
+		     workers_count_sessions(&c.handshakes);
 	return c;
 }
 
@@ -161,7 +170,7 @@ static void reply_status(const struct ctl_request *req, struct ctl_outq *q)
 		err |= nla_put_u64(msg, CTL_A_CONFIG_LOADED, (uint64_t)gen->loaded_at);
 		err |= nla_put_u32(msg, CTL_A_N_PORTS, (uint32_t)gen->cfg->n_ports);
 	}
-	err |= nla_put_u32(msg, CTL_A_WORKERS, (uint32_t)g_daemon.n_workers);
+	err |= nla_put_u32(msg, CTL_A_WORKERS, (uint32_t)g_daemon.workers_per_process);
 	err |= nla_put_u32(msg, CTL_A_N_SESSIONS, c.sessions);
 	err |= nla_put_u32(msg, CTL_A_N_HANDSHAKES, c.handshakes);
 	generation_put(gen);
@@ -227,6 +236,14 @@ static void reply_one_session(const struct ctl_request *req, struct ctl_outq *q,
 }
 
 static void reply_sessions(const struct ctl_request *req, struct ctl_outq *q)
+{
+	if (netproc_active())
+		netproc_sessions(req, q);
+	else
+		ctl_reply_sessions_local(req, q);
+}
+
+void ctl_reply_sessions_local(const struct ctl_request *req, struct ctl_outq *q)
 {
 	for (int i = 0; i < g_daemon.n_workers && !q->truncated; i++) {
 		struct worker *w = g_daemon.workers[i];

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "creds_int.h"
+#include "keystore.h"
 
 #define EXPIRY_WARN_DAYS 30
 
@@ -28,6 +29,8 @@ struct creds_job {
 	const struct cfg_security *sec;
 	const char *file;	/* the object's own place, for unset options */
 	unsigned int line;
+	bool allow_insecure_keys;	/* [ktlsd] allow-insecure-key-permissions */
+	const char *user;		/* [ktlsd] user: the key holder's */
 	int errors;
 };
 
@@ -103,14 +106,23 @@ static void check_own_purpose(struct creds_job *job, X509 *leaf, bool server)
 	ERR_clear_error();
 }
 
-static void check_key_mode(struct creds_job *job, const char *path)
-{
-	struct stat st;
+/* Where the key search of use_own_credentials stands. */
+struct key_search {
+	struct creds_job *job;
+	EVP_PKEY *proxy;	/* signs through the key holder */
+	EVP_PKEY *pub;		/* its public half */
+};
 
-	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
-		report(job, false, OPT_CERTIFICATE_KEY,
-		       "%s is readable by %s; make it readable by its owner only (chmod 600)",
-		       path, (st.st_mode & S_IROTH) ? "others" : "its group");
+static int try_key_file(const char *path, void *arg, char *err, size_t errlen)
+{
+	struct key_search *ks = arg;
+	bool no_key;
+
+	ks->proxy = keystore_load(ks->job->user, path, ks->job->allow_insecure_keys,
+				  &ks->pub, &no_key, err, errlen);
+	if (ks->proxy)
+		return 1;	/* found: stop here */
+	return no_key ? 0 : -1;
 }
 
 /* certificate + certificate-key: leaf, chain in issuer order, key. */
@@ -120,6 +132,7 @@ static int use_own_credentials(struct creds_job *job, SSL_CTX *ctx,
 	const char *cert = opt_value(job, OPT_CERTIFICATE);
 	const char *keyfile = opt_value(job, OPT_CERTIFICATE_KEY);
 	struct creds_bundle b = { 0 };
+	struct key_search ks = { .job = job };
 	STACK_OF(X509) *chain = NULL;
 	X509 *leaf = NULL;
 	char err[512];
@@ -133,16 +146,14 @@ static int use_own_credentials(struct creds_job *job, SSL_CTX *ctx,
 		report(job, true, OPT_CERTIFICATE, "%s", err);
 		goto out;
 	}
-	if (keyfile) {
-		/* The key file's key wins over one bundled with the certificate. */
-		EVP_PKEY_free(b.key);
-		b.key = NULL;
-		if (creds_load_list(keyfile, &b, err, sizeof(err)) < 0) {
-			report(job, true, OPT_CERTIFICATE_KEY, "%s", err);
-			goto out;
-		}
+	/* The key file's key, else one bundled with the certificate. */
+	if (creds_each_file(keyfile ? keyfile : cert, try_key_file, &ks, err,
+			    sizeof(err)) < 0) {
+		report(job, true, keyfile ? OPT_CERTIFICATE_KEY : OPT_CERTIFICATE,
+		       "%s", err);
+		goto out;
 	}
-	if (!b.key) {
+	if (!ks.proxy) {
 		report(job, true, OPT_CERTIFICATE_KEY, "%s%s",
 		       keyfile ? "no private key in " : "not set and no private key in ",
 		       keyfile ? keyfile : cert);
@@ -152,8 +163,7 @@ static int use_own_credentials(struct creds_job *job, SSL_CTX *ctx,
 		report(job, true, OPT_CERTIFICATE, "no certificate in %s", cert);
 		goto out;
 	}
-	check_key_mode(job, b.key_file);
-	chain = creds_order_chain(b.certs, b.key, &leaf);
+	chain = creds_order_chain(b.certs, ks.pub, &leaf);
 	if (!chain || !leaf) {
 		report(job, true, OPT_CERTIFICATE, "out of memory");
 		goto out;
@@ -170,12 +180,12 @@ static int use_own_credentials(struct creds_job *job, SSL_CTX *ctx,
 		       ssl_error_text());
 		goto out;
 	}
-	if (SSL_CTX_use_PrivateKey(ctx, b.key) != 1 ||
+	if (SSL_CTX_use_PrivateKey(ctx, ks.proxy) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		ERR_clear_error();
 		report(job, true, OPT_CERTIFICATE_KEY,
 		       "the private key in %s does not match the certificate in %s",
-		       b.key_file, cert);
+		       keyfile ? keyfile : cert, cert);
 		goto out;
 	}
 	ret = 0;
@@ -183,6 +193,8 @@ out:
 	X509_free(leaf);
 	sk_X509_pop_free(chain, X509_free);
 	creds_bundle_free(&b);
+	EVP_PKEY_free(ks.proxy);	/* the context keeps its own reference */
+	EVP_PKEY_free(ks.pub);
 	return ret;
 }
 
@@ -335,6 +347,8 @@ SSL_CTX *creds_server_ctx(const struct ktlsd_config *cfg,
 	struct creds_job job = {
 		.diag = diag, .sec = &port->effective,
 		.file = cfg ? cfg->path : NULL, .line = port->line,
+		.allow_insecure_keys = cfg && cfg->daemon.allow_insecure_key_permissions,
+		.user = cfg ? cfg->daemon.user : NULL,
 	};
 	int mode = port->mutual ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
 				: SSL_VERIFY_NONE;
@@ -369,6 +383,8 @@ SSL_CTX *creds_client_ctx(const struct ktlsd_config *cfg,
 	struct creds_job job = {
 		.diag = diag, .sec = &conn->effective,
 		.file = cfg ? cfg->path : NULL, .line = conn->line,
+		.allow_insecure_keys = cfg && cfg->daemon.allow_insecure_key_permissions,
+		.user = cfg ? cfg->daemon.user : NULL,
 	};
 	SSL_CTX *ctx;
 

@@ -16,17 +16,22 @@
 struct creds_bundle {
 	STACK_OF(X509) *certs;
 	STACK_OF(X509_CRL) *crls;
-	EVP_PKEY *key;			/* the first private key found */
-	char key_file[4096];		/* where it came from */
 };
 
 /* creds_load.c */
 void creds_bundle_free(struct creds_bundle *b);
 /*
- * Load every object of each file of LIST (comma separated, blanks around
- * names ignored) through OSSL_STORE: PEM, DER and PKCS#12 without a
- * passphrase. On failure returns -1 and writes a sentence naming the file
- * to ERR.
+ * Call FN for each file name of LIST (comma separated, blanks around names
+ * ignored) until it returns non-zero, which is then returned.
+ */
+int creds_each_file(const char *list,
+		    int (*fn)(const char *path, void *arg, char *err, size_t errlen),
+		    void *arg, char *err, size_t errlen);
+/*
+ * Load the certificates and CRLs of each file of LIST through OSSL_STORE:
+ * PEM, DER and PKCS#12 without a passphrase. Private keys are skipped: they
+ * are only ever read by the key holder (keystore.h). On failure returns -1
+ * and writes a sentence naming the file to ERR.
  */
 int creds_load_list(const char *list, struct creds_bundle *b,
 		    char *err, size_t errlen);

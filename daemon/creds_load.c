@@ -21,7 +21,6 @@ void creds_bundle_free(struct creds_bundle *b)
 {
 	sk_X509_pop_free(b->certs, X509_free);
 	sk_X509_CRL_pop_free(b->crls, X509_CRL_free);
-	EVP_PKEY_free(b->key);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -58,10 +57,8 @@ static int take_info(OSSL_STORE_INFO *info, const char *path,
 		return 1;
 	}
 	case OSSL_STORE_INFO_PKEY:
-		if (!b->key) {
-			b->key = OSSL_STORE_INFO_get1_PKEY(info);
-			snprintf(b->key_file, sizeof(b->key_file), "%s", path);
-		}
+		/* Private keys are the key holder's (keystore.c); one bundled
+		 * with certificates is counted as content and left alone. */
 		return 1;
 	default:
 		return 0;	/* parameters, public keys: not ours */
@@ -116,19 +113,12 @@ static int load_one(const char *path, struct creds_bundle *b, char *err,
 	return 0;
 }
 
-int creds_load_list(const char *list, struct creds_bundle *b, char *err,
-		    size_t errlen)
+int creds_each_file(const char *list,
+		    int (*fn)(const char *path, void *arg, char *err, size_t errlen),
+		    void *arg, char *err, size_t errlen)
 {
 	const char *p = list;
 
-	if (!b->certs)
-		b->certs = sk_X509_new_null();
-	if (!b->crls)
-		b->crls = sk_X509_CRL_new_null();
-	if (!b->certs || !b->crls) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
 	while (*p) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -145,16 +135,39 @@ int creds_load_list(const char *list, struct creds_bundle *b, char *err,
 			return -1;
 		}
 		if (len) {
+			int r;
+
 			memcpy(path, p, len);
 			path[len] = '\0';
-			if (load_one(path, b, err, errlen) < 0)
-				return -1;
+			r = fn(path, arg, err, errlen);
+			if (r != 0)
+				return r;
 		}
 		if (!end)
 			break;
 		p = end + 1;
 	}
 	return 0;
+}
+
+static int load_into_bundle(const char *path, void *arg, char *err,
+			    size_t errlen)
+{
+	return load_one(path, arg, err, errlen);
+}
+
+int creds_load_list(const char *list, struct creds_bundle *b, char *err,
+		    size_t errlen)
+{
+	if (!b->certs)
+		b->certs = sk_X509_new_null();
+	if (!b->crls)
+		b->crls = sk_X509_CRL_new_null();
+	if (!b->certs || !b->crls) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return creds_each_file(list, load_into_bundle, b, err, errlen);
 }
 
 /* Index in CERTS of the certificate that issued X, or -1. */

@@ -10,15 +10,28 @@
  * established sessions keep running on what they negotiated.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <openssl/ssl.h>
 
 #include "ktlsd.h"
+#include "keystore.h"
 #include "ktls.h"
 #include "log.h"
 #include "redirect.h"
 
 struct daemon_state g_daemon = { .gen_lock = PTHREAD_MUTEX_INITIALIZER };
 struct daemon_counters g_counters;
+
+_Static_assert(sizeof(g_counters) % 4096 == 0,
+	       "g_counters must fill whole pages: nothing else may be shared");
+
+int counters_share(void)
+{
+	void *p = mmap(&g_counters, sizeof(g_counters), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+	return p == MAP_FAILED ? -1 : 0;
+}
 
 static void generation_free(struct generation *gen)
 {
@@ -63,6 +76,7 @@ static void prepare_for_handoff(SSL_CTX *ctx, const struct cfg_daemon *d)
 struct generation *generation_build(const char *path, FILE *diag)
 {
 	struct generation *gen = calloc(1, sizeof(*gen));
+	char why[256];
 	int errors;
 
 	if (!gen)
@@ -71,6 +85,11 @@ struct generation *generation_build(const char *path, FILE *diag)
 	if (errors || !gen->cfg) {
 		free(gen);
 		return NULL;
+	}
+	/* Private keys are loaded into the key holder, never here. */
+	if (keystore_start(gen->cfg->daemon.user, why, sizeof(why)) < 0) {
+		fprintf(diag, "%s: error: [ktlsd] user: %s\n", path, why);
+		goto fail;
 	}
 	gen->port_ctx = calloc(gen->cfg->n_ports ? gen->cfg->n_ports : 1,
 			       sizeof(*gen->port_ctx));

@@ -79,10 +79,7 @@ struct worker {
 	struct session *graveyard;		/* closed, freed after the batch */
 	pthread_mutex_t lock;			/* guards ->sessions links */
 	atomic_bool stop;
-	/* The last reload this worker followed and its first error ("" if
-	 * none); guarded by worker.c's reload lock (workers_sync). */
-	unsigned long synced_seq;
-	char sync_error[384];
+	atomic_bool draining;		/* close the listeners, keep sessions */
 	unsigned char scratch[16640];		/* control records, one at a time */
 };
 
@@ -108,15 +105,21 @@ struct daemon_state {
 	bool ktls_available;			/* the kernel offers the tls ULP */
 	char ktls_why[160];			/* why not, when it does not */
 	time_t started_at;
-	struct worker **workers;
+	struct worker **workers;	/* this process's (network process) */
 	int n_workers;
+	int workers_per_process;	/* what each network process runs */
 	const char *config_path;
 };
 
 extern struct daemon_state g_daemon;
 
-/* Session counters, updated by the workers, read by the control side. */
-struct daemon_counters {
+/*
+ * Session counters, updated by the workers of every network process, read
+ * by the parent's control side. One page of its own, which the parent maps
+ * shared before it forks anything (counters_share): atomics in a MAP_SHARED
+ * page are atomic across processes too.
+ */
+struct __attribute__((aligned(4096))) daemon_counters {
 	atomic_ulong accepted;
 	atomic_ulong handshakes_ok;
 	atomic_ulong handshakes_failed;
@@ -286,14 +289,27 @@ int forward_pump(struct session *s);
 void forward_free(struct session *s);
 
 /* generation.c */
+/* Make g_counters one page shared with every process forked afterwards. */
+int counters_share(void);
 struct generation *generation_build(const char *path, FILE *diag);
 struct generation *generation_get(void);	/* takes a reference */
 void generation_put(struct generation *gen);
 void generation_install(struct generation *gen);	/* becomes current */
 
 /* listener.c */
-/* Bind and listen on ADDR with SO_REUSEPORT (one socket per worker). */
+/* Bind and listen on ADDR. */
 int listener_open(const struct cfg_addr *addr, char *why, size_t len);
+/* Parent: make sure a socket listens on every address of CFG's own ports,
+ * keeping the ones already open. On failure nothing changed and ERR names
+ * the port, the address and the reason. */
+int listeners_open_for(const struct ktlsd_config *cfg, char *err, size_t errlen);
+/* Parent: close the sockets the last listeners_open_for did not list. */
+void listeners_close_unwanted(void);
+void listeners_close_all(void);
+/* The table's socket for ADDR, or -1. */
+int listeners_fd(const struct cfg_addr *addr);
+/* Every socket of the table, for a network process to keep. */
+int listeners_fds(int *out, int max);
 /* Same address family, address and port (slots are kept across reloads). */
 bool listener_same_addr(const struct cfg_addr *a, const struct cfg_addr *b);
 /*
@@ -308,15 +324,10 @@ int listener_share(struct worker *w, struct listener_slot *slots,
 /* worker.c */
 int workers_start(int n);
 void workers_stop(void);
-/* Tell every worker that a new generation is current. */
-void workers_notify_reload(void);
-/*
- * After generation_install(): have every worker follow the current
- * generation and wait until each has opened its listeners (at most 10 s).
- * 0, or -1 with the first failure in WHY ("port X: cannot listen on
- * ADDR: bind: Address already in use").
- */
-int workers_sync(char *why, size_t len);
+/* Stop accepting; the sessions held run to their end. */
+void workers_drain(void);
+/* Established sessions (and, in *HANDSHAKES, handshakes) right now. */
+unsigned int workers_count_sessions(unsigned int *handshakes);
 
 /* session.c */
 /* Takes over FD and SRC's per-source slot (released on failure too). */

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Listening sockets. Every worker binds its own socket per listen address
- * with SO_REUSEPORT, so the kernel spreads new connections over the workers
- * without a shared accept queue or a lock.
+ * Listening sockets. The privileged parent binds one socket per listen
+ * address (ports below 1024 need CAP_NET_BIND_SERVICE, which the network
+ * process never has) and keeps it across reloads; every network process
+ * inherits the table, and each of its workers accepts from its own
+ * descriptor of each socket. A reload starts a new network process on the
+ * same sockets, so a connection waiting in a backlog is accepted by
+ * whichever process comes next: none is refused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -28,11 +33,9 @@ int listener_open(const struct cfg_addr *addr, char *why, size_t len)
 		snprintf(why, len, "socket: %s", strerror(errno));
 		return -1;
 	}
+	/* No SO_REUSEPORT: one socket per address, so that "address in use"
+	 * means another program (or another ktlsd) has the port. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
-		snprintf(why, len, "SO_REUSEPORT: %s", strerror(errno));
-		goto fail;
-	}
 	/* "[::]:P" and "0.0.0.0:P" are listed separately when both are
 	 * wanted, so an IPv6 socket never claims IPv4 too. */
 	if (addr->ss.ss_family == AF_INET6 &&
@@ -95,4 +98,106 @@ int listener_share(struct worker *w, struct listener_slot *slots,
 		added++;
 	}
 	return added;
+}
+
+/*
+ * The parent's table: one socket per listen address of the ports ktlsd
+ * listens on itself (not the steered ones: steer.c has those). Touched by
+ * the parent's main thread only, before a network process is forked; a
+ * network process reads its inherited copy and never changes it.
+ */
+static struct table_entry {
+	struct cfg_addr addr;
+	int fd;
+	bool wanted;		/* listed by the configuration being applied */
+} *table;
+static int n_table;
+
+static struct table_entry *table_find(const struct cfg_addr *a)
+{
+	for (int i = 0; i < n_table; i++)
+		if (listener_same_addr(&table[i].addr, a))
+			return &table[i];
+	return NULL;
+}
+
+int listeners_open_for(const struct ktlsd_config *cfg, char *err, size_t errlen)
+{
+	int first_new = n_table;
+
+	for (int i = 0; i < n_table; i++)
+		table[i].wanted = false;
+	for (int i = 0; i < cfg->n_ports; i++) {
+		if (cfg->ports[i].steer)
+			continue;
+		for (int j = 0; j < cfg->ports[i].n_listen; j++) {
+			const struct cfg_addr *a = &cfg->ports[i].listen[j];
+			struct table_entry *e = table_find(a), *grown;
+			char why[128], txt[80];
+			int fd;
+
+			if (e) {
+				e->wanted = true;
+				continue;
+			}
+			fd = listener_open(a, why, sizeof(why));
+			if (fd < 0) {
+				sockaddr_text((const struct sockaddr *)&a->ss, txt,
+					      sizeof(txt));
+				snprintf(err, errlen, "port %s: cannot listen on %s: %s",
+					 cfg->ports[i].name, txt, why);
+				goto undo;
+			}
+			grown = realloc(table, (n_table + 1) * sizeof(*table));
+			if (!grown) {
+				close(fd);
+				snprintf(err, errlen, "out of memory");
+				goto undo;
+			}
+			table = grown;
+			table[n_table++] = (struct table_entry){ *a, fd, true };
+		}
+	}
+	return 0;
+undo:
+	/* Nothing half-done: the sockets opened for this configuration go. */
+	while (n_table > first_new)
+		close(table[--n_table].fd);
+	for (int i = 0; i < n_table; i++)
+		table[i].wanted = true;
+	return -1;
+}
+
+void listeners_close_unwanted(void)
+{
+	for (int i = 0; i < n_table; i++) {
+		if (table[i].wanted)
+			continue;
+		close(table[i].fd);
+		table[i--] = table[--n_table];
+	}
+}
+
+void listeners_close_all(void)
+{
+	while (n_table)
+		close(table[--n_table].fd);
+	free(table);
+	table = NULL;
+}
+
+int listeners_fd(const struct cfg_addr *a)
+{
+	const struct table_entry *e = table_find(a);
+
+	return e ? e->fd : -1;
+}
+
+int listeners_fds(int *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < n_table && n < max; i++)
+		out[n++] = table[i].fd;
+	return n;
 }

@@ -16,14 +16,19 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <openssl/ssl.h>
 
 #include "ktlsd.h"
+#include "keyholder.h"
+#include "keystore.h"
+#include "netproc.h"
 #include "ktls.h"
 #include "log.h"
 #include "redirect.h"
+#include "sandbox.h"
 #include "steer.h"
 
 #define DEFAULT_CONFIG "/etc/ktlsd/ktlsd.conf"
@@ -84,10 +89,12 @@ static int check_config(const char *path)
 	struct generation *gen = generation_build(path, stderr);
 
 	if (!gen) {
+		keystore_stop();
 		fprintf(stderr, "%s: configuration has errors\n", path);
 		return 1;
 	}
 	generation_put(gen);
+	keystore_stop();
 	printf("%s: configuration OK\n", path);
 	return 0;
 }
@@ -142,26 +149,30 @@ static void raise_fd_limit(void)
 }
 
 /*
- * Install GEN, bring the eBPF maps and cgroup attachments in line with it,
- * then have every worker open GEN's listeners, and wait for them: a reload
- * is only reported once it has really taken. The kernel can still say no
- * after every check passed (a cgroup whose hook another tool holds
- * exclusively, a full map, an address another program has bound): then
- * the generation that ran before is installed again, maps, attachments and
- * listeners follow it back, and -1 says why in WHY. A worker that saw GEN
- * in between keeps its sessions on it.
+ * Make GEN current: listening sockets for its new addresses, the eBPF maps
+ * and cgroup attachments, then a network process serving it (the previous
+ * one drains). Anything can still say no after every check passed (an
+ * address in use, a cgroup hook held exclusively by another tool, a full
+ * map, a network process that does not start): then the generation that
+ * ran before is put back, the kernel side follows it, the sockets opened
+ * for GEN are closed, and -1 says why in WHY.
  */
 static int apply_generation(struct generation *gen, char *why, size_t len)
 {
 	struct generation *old = generation_get();
 	struct generation *cur;
-	char again[384];
 
+	if (listeners_open_for(gen->cfg, why, len) < 0) {
+		generation_put(gen);
+		generation_put(old);
+		return -1;
+	}
 	generation_install(gen);
-	if (steer_update(gen->cfg) < 0 || redirect_update(gen) < 0)
+	if (steer_update(gen->cfg) < 0 || redirect_update(gen) < 0) {
 		snprintf(why, len, "the kernel did not take the new port takeover "
-			 "or redirection (the daemon's log says why)");
-	else if (workers_sync(why, len) == 0) {
+			 "or redirection (see the log)");
+	} else if (netproc_start(why, len) == 0) {
+		listeners_close_unwanted();
 		generation_put(old);
 		return 0;
 	}
@@ -170,8 +181,8 @@ static int apply_generation(struct generation *gen, char *why, size_t len)
 	if (cur) {
 		steer_update(cur->cfg);
 		redirect_update(cur);
-		if (workers_sync(again, sizeof(again)) < 0)
-			log_err("reload rollback: %s", again);
+		listeners_open_for(cur->cfg, why + strlen(why), 0);
+		listeners_close_unwanted();
 	}
 	generation_put(cur);
 	return -1;
@@ -180,7 +191,8 @@ static int apply_generation(struct generation *gen, char *why, size_t len)
 int daemon_reload(FILE *diag)
 {
 	struct generation *gen;
-	char why[512];
+	char why[512] = "";
+	int rc = -1;
 
 	sd_notify(0, "RELOADING=1");
 	log_notice("reloading %s", g_daemon.config_path);
@@ -194,12 +206,12 @@ int daemon_reload(FILE *diag)
 		if (diag)
 			fprintf(diag, "reload refused: %s; the running configuration "
 				"stays in force\n", why);
-		gen = NULL;
 	} else {
 		log_notice("configuration reloaded");
+		rc = 0;
 	}
 	sd_notify(0, "READY=1");
-	return gen ? 0 : -1;
+	return rc;
 }
 
 static int main_epfd = -1;
@@ -218,12 +230,40 @@ void mainloop_del(struct main_source *src)
 
 static bool stopping;
 
+/* Children that ended: the key holder and the serving network process
+ * are started again at once. */
+static void reap_children(void)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		char how[64];
+
+		if (WIFSIGNALED(st))
+			snprintf(how, sizeof(how), "was killed by signal %d%s",
+				 WTERMSIG(st), WTERMSIG(st) == SIGSYS ?
+				 " (seccomp: a forbidden system call)" : "");
+		else
+			snprintf(how, sizeof(how), "exited with status %d",
+				 WEXITSTATUS(st));
+		if (keystore_child_exited(pid, how))
+			netproc_new_signers();
+		else if (!netproc_child_exited(pid, how))
+			log_notice("child %d %s", (int)pid, how);
+	}
+}
+
 static void on_signal(struct main_source *src, uint32_t events)
 {
 	struct signalfd_siginfo si;
 
 	if (read(src->fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	if (si.ssi_signo == SIGCHLD) {
+		reap_children();
+		return;
+	}
 	if (si.ssi_signo == SIGHUP) {
 		daemon_reload(NULL);
 		return;
@@ -242,11 +282,17 @@ static int run(const char *path, int workers)
 {
 	struct generation *gen;
 	struct main_source sig_src = { .cb = on_signal, .fd = -1 };
+	char why[512];
 	sigset_t mask;
 	int rc = 3;
 
 	g_daemon.config_path = path;
 	g_daemon.started_at = time(NULL);
+	/* Before anything is forked: the children count into the same page. */
+	if (counters_share() < 0) {
+		log_err("cannot share the counters: %s", strerror(errno));
+		return 3;
+	}
 	/* Before the first generation: whether it needs TLS 1.3 secrets
 	 * depends on it (generation.c). */
 	if (ktls_probe(g_daemon.ktls_why, sizeof(g_daemon.ktls_why)) == 0) {
@@ -259,6 +305,7 @@ static int run(const char *path, int workers)
 	gen = generation_build(path, stderr);
 	if (!gen) {
 		log_err("%s: configuration has errors, not starting", path);
+		keystore_stop();
 		return 1;
 	}
 	generation_install(gen);
@@ -268,13 +315,22 @@ static int run(const char *path, int workers)
 		workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (workers <= 0)
 		workers = 1;
+	g_daemon.workers_per_process = workers;
+	if (netproc_setup(gen->cfg->daemon.user, workers, why, sizeof(why)) < 0) {
+		log_err("%s", why);
+		generation_install(NULL);
+		keystore_stop();
+		return 3;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	/* Block before the workers start so only the signalfd sees them. */
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sigaddset(&mask, SIGCHLD);
+	/* Blocked before any child exists, so only the signalfd sees them
+	 * (children unblock what they need). */
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sig_src.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	main_epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -295,8 +351,9 @@ static int run(const char *path, int workers)
 		log_err("cannot redirect the client connections: see the errors above");
 		goto out;
 	}
-	if (workers_start(workers) < 0) {
-		log_err("cannot start the workers: see the errors above");
+	if (listeners_open_for(gen->cfg, why, sizeof(why)) < 0 ||
+	    netproc_start(why, sizeof(why)) < 0) {
+		log_err("cannot start: %s", why);
 		goto out;
 	}
 	log_notice("ready: %d secure port(s), %d worker(s)", gen->cfg->n_ports,
@@ -308,7 +365,7 @@ static int run(const char *path, int workers)
 		   gen->cfg->n_ports, g_daemon.ktls_available ?
 		   "kernel TLS" : "userspace TLS (no kTLS in this kernel)");
 
-	/* The main thread's loop: signals and the control socket. */
+	/* The main thread's loop: signals, children and the control socket. */
 	while (!stopping) {
 		struct epoll_event evs[16];
 		int n = epoll_wait(main_epfd, evs, 16, -1);
@@ -327,11 +384,13 @@ out:
 	if (rc)
 		log_err("not started: everything it had taken is released (exit 3)");
 	control_stop();
-	workers_stop();
+	netproc_stop_all();
 	redirect_stop();
 	steer_stop();
 	steer_finish(rc != 0);
+	listeners_close_all();
 	generation_install(NULL);
+	keystore_stop();
 	if (main_epfd >= 0)
 		close(main_epfd);
 	main_epfd = -1;
@@ -359,6 +418,9 @@ int main(int argc, char **argv)
 	int workers = 0, c;
 
 	log_init();
+	sandbox_save_argv(argc, argv);
+	if (keyproxy_init() < 0)
+		return 3;
 	while ((c = getopt_long(argc, argv, "c:txUw:vqhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

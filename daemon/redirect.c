@@ -467,6 +467,24 @@ int redirect_unload(const char *dir, FILE *out)
 
 /* ---- the data path ----------------------------------------------------- */
 
+int redirect_network_fds(int *out, int max)
+{
+	int n = 0;
+
+	if (!rd.active)
+		return 0;
+	for (int i = 0; i < rd.n_lsn && n < max; i++)
+		if (rd.lsn_fd[i] >= 0)
+			out[n++] = rd.lsn_fd[i];
+	/* Per connection: the exemption of ktlsd's own connect and the
+	 * original destination (see the README on unprivileged map use). */
+	if (n + 2 <= max) {
+		out[n++] = bpf_map__fd(rd.skel->maps.ktlsd_sk);
+		out[n++] = bpf_map__fd(rd.skel->maps.ktlsd_origdst);
+	}
+	return n;
+}
+
 int redirect_listener_slots(struct worker *w, struct listener_slot *slots)
 {
 	return listener_share(w, slots, rd.lsn_fd, rd.lsn_addr, rd.n_lsn,

@@ -57,6 +57,9 @@ int redirect_unload(const char *dir, FILE *out);
 
 /* For worker_sync_listeners(), like steer_listener_slots(). */
 int redirect_listener_slots(struct worker *w, struct listener_slot *slots);
+/* What a network process keeps: the redirect listeners and the two maps
+ * it uses per connection. */
+int redirect_network_fds(int *out, int max);
 
 /* Mark FD, one of ktlsd's own client sockets, as never redirected. */
 int redirect_exempt(int fd);

@@ -403,6 +403,19 @@ void steer_finish(bool failed)
 	st.lock_fd = -1;
 }
 
+int steer_network_fds(int *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < st.n_lsn && n < max; i++)
+		if (st.lsn_fd[i] >= 0)
+			out[n++] = st.lsn_fd[i];
+	/* The backend connections' exemption entries (steer_backend_bind). */
+	if (st.active && n < max)
+		out[n++] = st.map_fd[M_EXEMPT];
+	return n;
+}
+
 int steer_listener_slots(struct worker *w, struct listener_slot *slots)
 {
 	return listener_share(w, slots, st.lsn_fd, st.lsn_addr, st.n_lsn, -1);

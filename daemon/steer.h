@@ -52,6 +52,9 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out);
  * listeners to SLOTS (room for BPF_UTIL_MAX_LISTENERS), reusing the worker's
  * current ones. Returns how many were added. */
 int steer_listener_slots(struct worker *w, struct listener_slot *slots);
+/* What a network process keeps of the steering: the listening sockets
+ * the programs hand connections to and the exemption map. */
+int steer_network_fds(int *out, int max);
 
 /* Whether steering is running (steer_start() succeeded). */
 bool steer_active(void);

@@ -4,19 +4,21 @@
  *
  * Architecture
  * ------------
- * The main thread parses the configuration, builds a generation (config +
- * one SSL_CTX per secure port, generation.c), probes the kernel for kTLS,
- * starts the workers and then only waits for signals and control requests.
- * It never touches a session.
+ * Workers run in a network process (netproc.c), which the parent forks
+ * once it has built a generation (config + one SSL_CTX per secure port,
+ * generation.c) and bound the listening sockets. The process's main thread
+ * starts the workers and then only answers the parent. It never touches a
+ * session.
  *
  * Each worker is one thread with one epoll instance, level-triggered. It
  * owns:
- *   - its own listening socket per listen address (SO_REUSEPORT, so the
- *     kernel balances connections between workers with no shared queue);
+ *   - its own descriptor of each listening socket the parent bound (all
+ *     workers accept from the same sockets; whoever wakes first takes the
+ *     connection);
  *   - every connection it accepted: the client socket, the backend socket
  *     and, in kTLS mode, the two pipes that splice plaintext between them;
  *   - a timerfd ticking once a second for handshake and idle timeouts;
- *   - an eventfd through which the main thread says "reload" or "stop".
+ *   - an eventfd through which the main thread says "drain" or "stop".
  * A session lives and dies in the worker that accepted it, so sessions need
  * no locks; the only shared things are the session list (read by the
  * control side under ->lock) and atomic counters.
@@ -26,14 +28,13 @@
  * with port_index -1 recovers the port from getsockname() on the accepted
  * socket, which returns the address the client actually dialled.
  *
- * Reload: the main thread installs a new generation and pokes every
- * worker's eventfd. A worker then diffs its listeners against the new
- * configuration: addresses still present keep their socket (no connection
- * is refused during reload), removed ones are closed, new ones opened. New
- * handshakes use the new generation's SSL_CTX; established sessions keep a
- * reference to theirs.
+ * Reload: the parent forks a new network process for the new generation;
+ * this one is told to drain: its workers close their listener descriptors
+ * (the sockets stay open in the parent and the new process, so no
+ * connection is refused) and the process ends with its last session.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -48,20 +49,6 @@
 #include "log.h"
 #include "redirect.h"
 #include "steer.h"
-
-/*
- * Reload acknowledgements. The main thread bumps seq after installing a
- * generation and waits (workers_sync) until every worker has synced its
- * listeners to it and said how that went in ->synced_seq/->sync_error.
- * Guarded by lock; done is signalled at each acknowledgement.
- */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t done;
-	unsigned long seq;
-} sync_req = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
-
-#define SYNC_WAIT_S 10
 
 /* Make the worker's listeners match GEN: keep, close and open as needed.
  * -1 when an address could not be opened: the first such error goes to
@@ -94,21 +81,19 @@ static int worker_sync_listeners(struct worker *w, struct generation *gen,
 					break;
 				}
 			}
+			if (s->fd < 0 && listeners_fd(a) >= 0)
+				s->fd = fcntl(listeners_fd(a), F_DUPFD_CLOEXEC, 0);
 			if (s->fd < 0) {
-				char why[128], txt[80];
+				char txt[80];
 
-				s->fd = listener_open(a, why, sizeof(why));
-				if (s->fd < 0) {
-					sockaddr_text((const struct sockaddr *)&a->ss,
-						  txt, sizeof(txt));
-					log_err("port %s: cannot listen on %s: %s",
-						cfg->ports[i].name, txt, why);
-					if (!failed++)
-						snprintf(err, err_len, "port %s: cannot "
-							 "listen on %s: %s",
-							 cfg->ports[i].name, txt, why);
-					continue;
-				}
+				/* The parent bound every address before it
+				 * started this process. */
+				sockaddr_text((const struct sockaddr *)&a->ss,
+					      txt, sizeof(txt));
+				log_err("port %s: no listening socket for %s",
+					cfg->ports[i].name, txt);
+				failed++;
+				continue;
 			}
 			s->addr = *a;
 			s->port_index = i;
@@ -324,37 +309,22 @@ static void worker_trim_memory(struct worker *w)
 	}
 }
 
-/* Follow the current generation, then tell workers_sync() how it went. */
-static void worker_reload(struct worker *w)
+/* Draining: a newer network process accepts from now on; the sessions
+ * this worker holds run to their end. */
+static void worker_close_listeners(struct worker *w)
 {
-	struct generation *gen;
-	char err[sizeof(w->sync_error)] = "";
-	unsigned long seq;
-
-	/* Read before the generation: it was installed before seq moved. */
-	pthread_mutex_lock(&sync_req.lock);
-	seq = sync_req.seq;
-	pthread_mutex_unlock(&sync_req.lock);
-	gen = generation_get();
-	if (gen && gen != w->gen) {
-		worker_sync_listeners(w, gen, err, sizeof(err));
-		generation_put(w->gen);
-		w->gen = gen;
-	} else {
-		generation_put(gen);
-	}
-	pthread_mutex_lock(&sync_req.lock);
-	w->synced_seq = seq;
-	memcpy(w->sync_error, err, sizeof(err));
-	pthread_cond_broadcast(&sync_req.done);
-	pthread_mutex_unlock(&sync_req.lock);
+	for (int k = 0; k < w->n_lsn; k++)
+		close(w->lsn[k].fd);	/* also leaves the epoll set */
+	free(w->lsn);
+	w->lsn = NULL;
+	w->n_lsn = 0;
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event evs[64];
-	bool reload;
+	bool woken;
 
 	while (!atomic_load(&w->stop)) {
 		int n = epoll_wait(w->epfd, evs, 64, -1);
@@ -365,7 +335,7 @@ static void *worker_main(void *arg)
 			log_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
 			break;
 		}
-		reload = false;
+		woken = false;
 		for (int i = 0; i < n; i++) {
 			struct ev_handle *h = evs[i].data.ptr;
 			uint64_t v;
@@ -393,14 +363,14 @@ static void *worker_main(void *arg)
 			}
 			case EV_WAKE:
 				if (read(w->wakefd, &v, sizeof(v)) >= 0)
-					reload = true;
+					woken = true;
 				break;
 			}
 		}
 		/* Both free memory that later events of the batch may name. */
 		session_reap(w);
-		if (reload)
-			worker_reload(w);
+		if (woken && atomic_load(&w->draining))
+			worker_close_listeners(w);
 	}
 	/* Shutting down: end every session of this worker. */
 	while (w->sessions)
@@ -411,6 +381,7 @@ static void *worker_main(void *arg)
 
 static int worker_init(struct worker *w, int id)
 {
+	char why[384];
 	struct itimerspec tick = { { 1, 0 }, { 1, 0 } };
 	struct epoll_event ev = { .events = EPOLLIN };
 
@@ -429,8 +400,7 @@ static int worker_init(struct worker *w, int id)
 	ev.data.ptr = &w->wake_h;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
 	w->gen = generation_get();
-	return worker_sync_listeners(w, w->gen, w->sync_error,
-				     sizeof(w->sync_error));
+	return worker_sync_listeners(w, w->gen, why, sizeof(why));
 }
 
 /* On failure the workers made so far stay listed: workers_stop() ends
@@ -471,51 +441,39 @@ static void worker_poke(struct worker *w)
 		log_warn("worker %d: cannot wake: %s", w->id, strerror(errno));
 }
 
-void workers_notify_reload(void)
-{
-	for (int i = 0; i < g_daemon.n_workers; i++)
-		worker_poke(g_daemon.workers[i]);
-}
-
 static void close_if_open(int fd)
 {
 	if (fd >= 0)
 		close(fd);
 }
 
-int workers_sync(char *why, size_t len)
+void workers_drain(void)
 {
-	struct timespec deadline;
-	unsigned long seq;
-	int rc = 0;
+	for (int i = 0; i < g_daemon.n_workers; i++) {
+		atomic_store(&g_daemon.workers[i]->draining, true);
+		worker_poke(g_daemon.workers[i]);
+	}
+}
 
-	pthread_mutex_lock(&sync_req.lock);
-	seq = ++sync_req.seq;
-	pthread_mutex_unlock(&sync_req.lock);
-	workers_notify_reload();
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += SYNC_WAIT_S;
-	pthread_mutex_lock(&sync_req.lock);
+unsigned int workers_count_sessions(unsigned int *handshakes)
+{
+	unsigned int n = 0, hs = 0;
+
 	for (int i = 0; i < g_daemon.n_workers; i++) {
 		struct worker *w = g_daemon.workers[i];
 
-		while (w->synced_seq < seq &&
-		       pthread_cond_timedwait(&sync_req.done, &sync_req.lock,
-					      &deadline) != ETIMEDOUT)
-			;
-		if (rc)
-			continue;	/* the first failure is the one said */
-		if (w->synced_seq < seq) {
-			snprintf(why, len, "worker %d did not take the new "
-				 "configuration within %d s", w->id, SYNC_WAIT_S);
-			rc = -1;
-		} else if (w->sync_error[0]) {
-			snprintf(why, len, "%s", w->sync_error);
-			rc = -1;
+		pthread_mutex_lock(&w->lock);
+		for (struct session *s = w->sessions; s; s = s->next) {
+			if (s->rec.mode == MODE_HANDSHAKE)
+				hs++;
+			else
+				n++;
 		}
+		pthread_mutex_unlock(&w->lock);
 	}
-	pthread_mutex_unlock(&sync_req.lock);
-	return rc;
+	if (handshakes)
+		*handshakes = hs;
+	return n;
 }
 
 void workers_stop(void)

@@ -81,10 +81,14 @@ TEST(key_mismatch_names_both_files)
 	SSL_CTX_free(ctx);
 }
 
-TEST(group_readable_key_warns)
+/* A key file open to group or others is refused, naming the mode and the
+ * fix, unless the operator allows it explicitly. */
+TEST(group_readable_key_is_refused)
 {
 	char key[] = "/tmp/ktlsd-key.XXXXXX";
-	char cmd[512];
+	char cmd[512], want[256];
+	struct ktlsd_config lax = { .path = "certs_load.conf" };
+	struct cfg_port port = { .name = "S:secure", .line = 7 };
 	struct capture d;
 	SSL_CTX *ctx;
 	const char *out;
@@ -97,14 +101,29 @@ TEST(group_readable_key_warns)
 	ASSERT_EQ(0, chmod(key, 0640));
 	ctx = server_ctx(pki_file("server-chain.pem"), key, NULL, false, &d);
 	out = capture_end(&d);
-	EXPECT_NE(NULL, ctx);
-	EXPECT_NE(NULL, strstr(out, "certs_load.conf:11: warning: [port] certificate-key: ")) {
+	EXPECT_EQ(NULL, ctx);
+	snprintf(want, sizeof(want),
+		 "certs_load.conf:11: error: [port] certificate-key: %s has mode 0640: "
+		 "a private key must be readable by its owner only; run chmod 600 %s",
+		 key, key);
+	EXPECT_NE(NULL, strstr(out, want)) {
 		TH_LOG("diag: %s", out);
 	}
-	EXPECT_NE(NULL, strstr(out, "readable by its group"));
-	/* the same key mode 0600: silent */
 	free(d.text);
 	SSL_CTX_free(ctx);
+	/* allow-insecure-key-permissions = yes: taken */
+	lax.daemon.allow_insecure_key_permissions = true;
+	set_opt(&port.effective, OPT_CERTIFICATE, pki_file("server-chain.pem"));
+	set_opt(&port.effective, OPT_CERTIFICATE_KEY, key);
+	capture_start(&d);
+	ctx = creds_server_ctx(&lax, &port, d.f);
+	out = capture_end(&d);
+	EXPECT_NE(NULL, ctx) {
+		TH_LOG("diag: %s", out);
+	}
+	free(d.text);
+	SSL_CTX_free(ctx);
+	/* the same key, mode 0600: silent */
 	ASSERT_EQ(0, chmod(key, 0600));
 	ctx = server_ctx(pki_file("server-chain.pem"), key, NULL, false, &d);
 	out = capture_end(&d);

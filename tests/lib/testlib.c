@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,23 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * ktlsd's children run as the unprivileged user "ktlsd" (the package
+ * creates it); a fresh test machine has none yet, so every test program
+ * makes sure it exists before anything starts a daemon.
+ */
+__attribute__((constructor)) static void tl_ensure_daemon_user(void)
+{
+	const char *argv[] = { "useradd", "--system", "--no-create-home",
+			       "--home-dir", "/nonexistent", "--shell",
+			       "/usr/sbin/nologin", "ktlsd", NULL };
+
+	if (getuid() != 0 || getpwnam("ktlsd"))
+		return;
+	if (tl_run(argv, NULL, NULL, NULL, 30000) != 0)
+		fprintf(stderr, "# cannot create the user ktlsd; daemons will not start\n");
 }
 
 const char *tl_build_dir(void)

@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The key holder process and the parent's side of it; see keyholder.h.
+ *
+ * The key holder is a single-threaded poll loop over two sockets. It never
+ * opens a path: key files arrive as descriptors the parent opened. Every
+ * request is checked (size, channel, key id, digest name and length, RSA
+ * padding and salt length) before anything is done with it; a bad request
+ * gets KH_ERROR and changes nothing.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+#include <openssl/store.h>
+#include <openssl/ui.h>
+#include <openssl/x509.h>
+
+#include "keyholder.h"
+#include "log.h"
+#include "sandbox.h"
+
+/* ---- message transport (both sides) ---------------------------------- */
+
+struct kh_msg {
+	struct kh_hdr h;
+	unsigned char payload[KH_MAX_PAYLOAD];
+};
+
+static int send_msg(int fd, uint32_t type, uint32_t id, const void *payload,
+		    size_t len, int pass_fd)
+{
+	struct kh_hdr h = { .type = type, .id = id, .len = (uint32_t)len };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+
+	if (pass_fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		ctl.c.cmsg_level = SOL_SOCKET;
+		ctl.c.cmsg_type = SCM_RIGHTS;
+		ctl.c.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&ctl.c), &pass_fd, sizeof(int));
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* One message; *PASSED gets a passed descriptor (or -1). Returns the
+ * payload length, -1 at EOF or on an error, -2 for a malformed message. */
+static ssize_t recv_msg(int fd, struct kh_msg *m, int *passed)
+{
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { m, sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*passed = -1;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)) && *passed < 0)
+			memcpy(passed, CMSG_DATA(c), sizeof(int));
+	}
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    n < (ssize_t)sizeof(m->h) || m->h.len != (size_t)n - sizeof(m->h))
+		return -2;
+	return (ssize_t)m->h.len;
+}
+
+/* ---- the key holder process ------------------------------------------ */
+
+struct held_key {
+	uint32_t id;
+	EVP_PKEY *key;
+};
+
+static struct held_key *held;
+static size_t n_held;
+
+static struct held_key *find_key(uint32_t id)
+{
+	for (size_t i = 0; i < n_held; i++)
+		if (held[i].id == id)
+			return &held[i];
+	return NULL;
+}
+
+static void forget_key(uint32_t id)
+{
+	struct held_key *k = find_key(id);
+
+	if (!k)
+		return;
+	EVP_PKEY_free(k->key);	/* providers wipe key material on free */
+	*k = held[--n_held];
+}
+
+static int reply_error(int fd, uint32_t id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int reply_error(int fd, uint32_t id, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		len = 0;
+	if ((size_t)len >= sizeof(text))
+		len = sizeof(text) - 1;
+	return send_msg(fd, KH_ERROR, id, text, (size_t)len, -1);
+}
+
+/* The first private key in the file behind KEYFD (PEM, DER, PKCS#12
+ * without a passphrase). */
+static EVP_PKEY *read_key(int keyfd, char *why, size_t len)
+{
+	BIO *bio = BIO_new_fd(keyfd, BIO_CLOSE);
+	OSSL_STORE_CTX *st;
+	EVP_PKEY *key = NULL;
+
+	if (!bio) {
+		close(keyfd);
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	st = OSSL_STORE_attach(bio, "file", NULL, NULL, UI_null(), NULL, NULL,
+			       NULL, NULL);
+	if (!st) {
+		BIO_free(bio);
+		snprintf(why, len, "unreadable content");
+		return NULL;
+	}
+	OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
+	while (!key && !OSSL_STORE_eof(st)) {
+		OSSL_STORE_INFO *info = OSSL_STORE_load(st);
+
+		if (!info) {
+			if (OSSL_STORE_error(st))
+				break;
+			continue;
+		}
+		if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+			key = OSSL_STORE_INFO_get1_PKEY(info);
+		OSSL_STORE_INFO_free(info);
+	}
+	OSSL_STORE_close(st);
+	BIO_free(bio);
+	why[0] = '\0';
+	ERR_clear_error();
+	return key;
+}
+
+static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
+{
+	unsigned char der[KH_MAX_PAYLOAD], *p = der;
+	char name[256], why[128];
+	EVP_PKEY *key;
+	int dlen;
+
+	snprintf(name, sizeof(name), "%.*s", (int)len, (const char *)m->payload);
+	if (keyfd < 0) {
+		reply_error(fd, m->h.id, "%s: no descriptor passed", name);
+		return;
+	}
+	key = read_key(keyfd, why, sizeof(why));
+	if (!key) {
+		if (why[0])
+			reply_error(fd, m->h.id, "%s: %s", name, why);
+		else
+			send_msg(fd, KH_NOKEY, m->h.id, NULL, 0, -1);
+		return;
+	}
+	if (!EVP_PKEY_is_a(key, "EC") && !EVP_PKEY_is_a(key, "RSA")) {
+		EVP_PKEY_free(key);
+		reply_error(fd, m->h.id, "%s: only EC and RSA keys are supported",
+			    name);
+		return;
+	}
+	dlen = i2d_PUBKEY(key, NULL);
+	if (dlen <= 0 || dlen > (int)sizeof(der) || i2d_PUBKEY(key, &p) != dlen) {
+		EVP_PKEY_free(key);
+		reply_error(fd, m->h.id, "%s: cannot encode the public key", name);
+		return;
+	}
+	forget_key(m->h.id);
+	held = realloc(held, (n_held + 1) * sizeof(*held));
+	if (!held) {
+		EVP_PKEY_free(key);
+		_exit(1);
+	}
+	held[n_held++] = (struct held_key){ m->h.id, key };
+	send_msg(fd, KH_OK, m->h.id, der, (size_t)dlen, -1);
+}
+
+/* Check a signing request completely, then sign. */
+static void serve_sign(int fd, const struct kh_msg *m, size_t len)
+{
+	struct kh_sign_req req;
+	struct held_key *k = find_key(m->h.id);
+	unsigned char sig[KH_MAX_PAYLOAD];
+	size_t siglen = sizeof(sig);
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_MD *md = NULL;
+	bool rsa;
+
+	if (len != sizeof(req)) {
+		reply_error(fd, m->h.id, "malformed signing request");
+		return;
+	}
+	memcpy(&req, m->payload, sizeof(req));
+	if (!k) {
+		reply_error(fd, m->h.id, "no key %u", m->h.id);
+		return;
+	}
+	if (!memchr(req.digest_name, '\0', sizeof(req.digest_name)) ||
+	    !(md = EVP_MD_fetch(NULL, req.digest_name, NULL)) ||
+	    !(EVP_MD_is_a(md, "SHA1") || EVP_MD_is_a(md, "SHA2-224") ||
+	      EVP_MD_is_a(md, "SHA2-256") || EVP_MD_is_a(md, "SHA2-384") ||
+	      EVP_MD_is_a(md, "SHA2-512")) ||
+	    req.tbs_len != (uint32_t)EVP_MD_get_size(md)) {
+		reply_error(fd, m->h.id, "digest refused");
+		goto out;
+	}
+	rsa = EVP_PKEY_is_a(k->key, "RSA");
+	if (rsa && req.rsa_padding != RSA_PKCS1_PADDING &&
+	    req.rsa_padding != RSA_PKCS1_PSS_PADDING) {
+		reply_error(fd, m->h.id, "RSA padding %d refused", req.rsa_padding);
+		goto out;
+	}
+	if (rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
+	    req.pss_saltlen != RSA_PSS_SALTLEN_DIGEST &&
+	    req.pss_saltlen != (int32_t)req.tbs_len) {
+		reply_error(fd, m->h.id, "PSS salt length %d refused", req.pss_saltlen);
+		goto out;
+	}
+	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->key, NULL);
+	if (!ctx || EVP_PKEY_sign_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, md) != 1 ||
+	    (rsa && EVP_PKEY_CTX_set_rsa_padding(ctx, req.rsa_padding) != 1) ||
+	    (rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, req.pss_saltlen) != 1) ||
+	    EVP_PKEY_sign(ctx, sig, &siglen, req.tbs, req.tbs_len) != 1) {
+		ERR_clear_error();
+		reply_error(fd, m->h.id, "signing failed");
+		goto out;
+	}
+	send_msg(fd, KH_OK, m->h.id, sig, siglen, -1);
+out:
+	EVP_PKEY_CTX_free(ctx);
+	EVP_MD_free(md);
+}
+
+#define KH_MAX_SIGNERS 64	/* live network processes: a handful */
+
+/* A sign channel handed over on the load channel joins the poll set. */
+static void add_signer(struct pollfd *pfd, nfds_t *n, int fd)
+{
+	if (fd < 0)
+		return;
+	if (*n >= KH_MAX_SIGNERS + 1) {
+		close(fd);
+		return;
+	}
+	pfd[*n] = (struct pollfd){ fd, POLLIN, 0 };
+	(*n)++;
+}
+
+static int serve(int load_fd)
+{
+	struct pollfd pfd[KH_MAX_SIGNERS + 1] = { { load_fd, POLLIN, 0 } };
+	nfds_t n = 1;
+	struct kh_msg m;
+
+	for (;;) {
+		if (poll(pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		for (nfds_t i = 0; i < n; i++) {
+			int fd = pfd[i].fd, passed = -1;
+			ssize_t len;
+
+			if (!pfd[i].revents)
+				continue;
+			len = recv_msg(fd, &m, &passed);
+			if (len == -1) {
+				/* The parent is gone (or closed the load
+				 * channel): so is our reason to exist. */
+				if (i == 0)
+					return 0;
+				close(fd);	/* a network process ended */
+				pfd[i--] = pfd[--n];
+				continue;
+			}
+			if (i == 0 && len >= 0 && m.h.type == KH_LOAD) {
+				serve_load(fd, &m, (size_t)len, passed);
+				continue;
+			}
+			if (i == 0 && len >= 0 && m.h.type == KH_ADD_SIGNER) {
+				add_signer(pfd, &n, passed);
+				continue;
+			}
+			if (passed >= 0)
+				close(passed);
+			if (len < 0)
+				reply_error(fd, 0, "malformed message");
+			else if (i == 0 && m.h.type == KH_UNLOAD)
+				forget_key(m.h.id);
+			else if (i > 0 && m.h.type == KH_SIGN)
+				serve_sign(fd, &m, (size_t)len);
+			else
+				reply_error(fd, m.h.id,
+					    "request %u refused on this channel",
+					    m.h.type);
+			OPENSSL_cleanse(&m, sizeof(m));
+		}
+	}
+}
+
+pid_t keyholder_spawn(int load_fd, uid_t uid, gid_t gid)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	sigset_t all;
+
+	if (pid != 0)
+		return pid;
+	/* The child. It dies with the parent: nothing else may hold keys. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(1);
+	/* Nothing of the parent's: no listener, no BPF object, no socket. */
+	if (load_fd > 3)
+		close_range(3, (unsigned int)load_fd - 1, 0);
+	close_range((unsigned int)load_fd + 1, ~0U, 0);
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	sandbox_set_title("key holder");
+	if (getuid() == 0 && sandbox_drop_privileges(uid, gid) < 0) {
+		log_err("key holder: cannot drop privileges: %s", strerror(errno));
+		_exit(1);
+	}
+	sandbox_not_dumpable();
+	if (sandbox_seccomp(SANDBOX_KEYHOLDER) < 0) {
+		log_err("key holder: cannot install the seccomp filter: %s",
+			strerror(errno));
+		_exit(1);
+	}
+	_exit(serve(load_fd));
+}
+
+/* ---- the parent's side --------------------------------------------- */
+
+/* Guards the load channel: a generation may be freed by any thread. */
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+
+EVP_PKEY *keyholder_load(int load_fd, uint32_t id, int fd, const char *path,
+			 bool *no_key, char *err, size_t errlen)
+{
+	struct kh_msg m;
+	EVP_PKEY *pub = NULL;
+	const unsigned char *p = m.payload;
+	int passed;
+	ssize_t len;
+
+	*no_key = false;
+	pthread_mutex_lock(&load_lock);
+	if (send_msg(load_fd, KH_LOAD, id, path, strlen(path), fd) < 0)
+		len = -1;
+	else
+		len = recv_msg(load_fd, &m, &passed);
+	pthread_mutex_unlock(&load_lock);
+	if (len < 0 || m.h.id != id) {
+		snprintf(err, errlen, "the key holder process did not answer (%s)",
+			 len == -1 ? strerror(errno ? errno : EPIPE) : "malformed answer");
+		return NULL;
+	}
+	switch (m.h.type) {
+	case KH_OK:
+		pub = d2i_PUBKEY(NULL, &p, (long)len);
+		if (!pub)
+			snprintf(err, errlen, "the key holder sent a bad public key");
+		return pub;
+	case KH_NOKEY:
+		*no_key = true;
+		return NULL;
+	default:
+		snprintf(err, errlen, "%.*s", (int)len, (const char *)m.payload);
+		return NULL;
+	}
+}
+
+int keyholder_add_signer(int load_fd)
+{
+	int sp[2], rc;
+	struct timeval tv = { .tv_sec = 5 };
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -1;
+	/* A key holder that hangs must not hang a handshake for long. */
+	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&load_lock);
+	rc = send_msg(load_fd, KH_ADD_SIGNER, 0, NULL, 0, sp[1]);
+	pthread_mutex_unlock(&load_lock);
+	close(sp[1]);
+	if (rc < 0) {
+		close(sp[0]);
+		return -1;
+	}
+	return sp[0];
+}
+
+void keyholder_unload(int load_fd, uint32_t id)
+{
+	pthread_mutex_lock(&load_lock);
+	send_msg(load_fd, KH_UNLOAD, id, NULL, 0, -1);
+	pthread_mutex_unlock(&load_lock);
+}

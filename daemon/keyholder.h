@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The key holder: the only ktlsd process with private keys in memory.
+ *
+ * The privileged parent opens each key file (it never reads one) and hands
+ * the descriptor to the key holder, which decodes the key and answers with
+ * its public half. Handshakes sign through keyproxy.c, an OpenSSL provider
+ * whose keys are those public halves: the signature operation hashes the
+ * data where the handshake runs and sends only the digest to the key holder,
+ * which checks the request and signs it.
+ *
+ * Its channels are SOCK_SEQPACKET socketpairs (one message per request,
+ * record boundaries kept, the peer's death seen as EOF):
+ *   load channel  parent -> key holder: KH_LOAD (with an fd), KH_UNLOAD,
+ *                 KH_ADD_SIGNER (with the key holder's end of a new sign
+ *                 channel: one per process that makes handshakes)
+ *   sign channels handshakes -> key holder: KH_SIGN only
+ * A request on the wrong channel is refused, so a compromised network
+ * process can ask for signatures but cannot load or probe files.
+ *
+ * The messages are fixed-layout structs of fixed-width fields: both ends are
+ * the same binary (the key holder is forked, never exec'd), and every
+ * length is checked before use.
+ */
+#ifndef KTLSD_KEYHOLDER_H
+#define KTLSD_KEYHOLDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <openssl/evp.h>
+
+enum kh_msg_type {
+	KH_LOAD = 1,		/* id, fd attached, payload: file name (text) */
+	KH_UNLOAD,		/* id */
+	KH_SIGN,		/* id, payload: struct kh_sign_req */
+	KH_ADD_SIGNER,		/* fd attached: a new sign channel */
+	KH_OK = 100,		/* payload: LOAD: SubjectPublicKeyInfo DER;
+				 *          SIGN: the signature */
+	KH_NOKEY,		/* LOAD: the file held no private key */
+	KH_ERROR,		/* payload: a sentence (text) */
+};
+
+struct kh_hdr {
+	uint32_t type;
+	uint32_t id;		/* key id, chosen by the parent */
+	uint32_t len;		/* payload bytes after this header */
+};
+
+#define KH_MAX_DIGEST	64	/* SHA-512 */
+#define KH_MAX_PAYLOAD	4096	/* DER public keys, RSA-8192 signatures */
+
+struct kh_sign_req {
+	char digest_name[16];	/* "SHA256", NUL-terminated */
+	int32_t rsa_padding;	/* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
+	int32_t pss_saltlen;	/* RSA_PSS_SALTLEN_DIGEST or a length */
+	uint32_t tbs_len;	/* digest length */
+	uint8_t tbs[KH_MAX_DIGEST];
+};
+
+/* keyholder.c */
+/*
+ * Fork the key holder. It drops to UID/GID (no capabilities, no_new_privs,
+ * not dumpable, seccomp) and serves LOAD_FD (from the parent) and the sign
+ * channels added through it; every other descriptor is closed in it.
+ * Returns its pid, or -1 with errno.
+ */
+pid_t keyholder_spawn(int load_fd, uid_t uid, gid_t gid);
+/* Parent side: a new sign channel; returns the signer's end or -1. */
+int keyholder_add_signer(int load_fd);
+/*
+ * Parent side: hand FD (a key file opened read-only; PATH names it in
+ * messages) to the key holder as key ID. Returns the public half on success;
+ * NULL with *no_key set when the file held no private key, or NULL with a
+ * sentence in ERR.
+ */
+EVP_PKEY *keyholder_load(int load_fd, uint32_t id, int fd, const char *path,
+			 bool *no_key, char *err, size_t errlen);
+/* Parent side: forget key ID (its generation is gone). */
+void keyholder_unload(int load_fd, uint32_t id);
+
+/* keyproxy.c */
+/* Register the provider and make the default provider the preferred one
+ * for everything else. Once per process, before any SSL_CTX is built. */
+int keyproxy_init(void);
+/* A key of the keyproxy provider: PUB's public half, signing through key
+ * ID of the key holder. NULL on failure. */
+EVP_PKEY *keyproxy_key(EVP_PKEY *pub, uint32_t id);
+/* Where signing requests go from now on (the sign channel; -1: nowhere, a
+ * signature then fails and so does the handshake that needs it). */
+void keyproxy_set_channel(int sign_fd);
+/* Called with a key's id when OpenSSL frees the last reference to it. */
+void keyproxy_set_release_hook(void (*hook)(uint32_t id));
+
+#endif

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Confining ktlsd's children; see sandbox.h.
+ *
+ * Order matters: the bounding set is dropped while we still have
+ * CAP_SETPCAP, groups and gids before the uid (afterwards we may no longer
+ * change them), then the capability sets are cleared explicitly (a uid
+ * change clears effective and permitted but not inheritable), and the
+ * seccomp filter comes last, once nothing needs a call it forbids.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <seccomp.h>
+
+#include "log.h"
+#include "sandbox.h"
+
+static char *title_area;
+static size_t title_len;
+
+void sandbox_save_argv(int argc, char **argv)
+{
+	/* argv strings are contiguous: the area runs to the end of the last. */
+	if (argc < 1 || !argv[0])
+		return;
+	title_area = argv[0];
+	title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
+}
+
+void sandbox_set_title(const char *role)
+{
+	char comm[16];
+
+	snprintf(comm, sizeof(comm), "ktlsd-%s", role);
+	prctl(PR_SET_NAME, comm, 0, 0, 0);
+	if (title_area && title_len > 1) {
+		memset(title_area, 0, title_len);
+		snprintf(title_area, title_len, "ktlsd: %s", role);
+	}
+}
+
+int sandbox_lookup_user(const char *name, uid_t *uid, gid_t *gid, char *err,
+			size_t errlen)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw) {
+		snprintf(err, errlen,
+			 "user '%s' does not exist: create it (the package does, "
+			 "through systemd-sysusers) or set [ktlsd] user = to an "
+			 "unprivileged user", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen,
+			 "user '%s' is root: the processes that parse the network "
+			 "and hold the keys must not run as root", name);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+void sandbox_not_dumpable(void)
+{
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int sandbox_drop_privileges(uid_t uid, gid_t gid)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
+	};
+	struct __user_cap_data_struct none[2] = { { 0 } };
+
+	sandbox_not_dumpable();
+	/* Without CAP_SETPCAP (a unit that does not grant it) the bounding
+	 * set stays; every other set is still emptied below. */
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			break;
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -1;
+	if (syscall(SYS_capset, &hdr, none) < 0)
+		return -1;
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	/* A uid change resets dumpability to the sysctl's value: again. */
+	sandbox_not_dumpable();
+	/* Proof, not hope: going back must fail. */
+	if (setresuid(0, 0, 0) == 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* The calls every confined process makes: memory, exit, time, randomness,
+ * its own sockets, logging to stderr. */
+static const char *const common_calls[] = {
+	"read", "write", "writev",	/* sockets, pipes, stderr logging */
+	"recvmsg", "sendmsg", "recvfrom", "sendto",	/* message sockets */
+	"close",
+	"brk", "mmap", "munmap", "mremap", "madvise",	/* malloc */
+	"mprotect",			/* glibc's malloc arenas; PROT_EXEC is
+					 * refused by the kernel under
+					 * MemoryDenyWriteExecute in the unit */
+	"futex",			/* locks (OpenSSL, stdio) */
+	"clock_gettime", "clock_nanosleep", "gettimeofday",
+	"getrandom",			/* OpenSSL's DRBG: nonces, PSS salts */
+	"getpid", "gettid",		/* OpenSSL's fork detection */
+	"fstat", "newfstatat", "lseek",	/* stdio, reading a handed key fd */
+	"rt_sigreturn", "rt_sigprocmask",
+	"rt_sigaction",			/* glibc and OpenSSL set handlers */
+	"exit", "exit_group",
+	"restart_syscall",
+};
+
+/* The key holder also waits on its two sockets and reads key files it is
+ * handed as descriptors (it never opens a path). */
+static const char *const keyholder_calls[] = {
+	"poll", "ppoll",
+};
+
+/* The network process: epoll loops, accept, the backend connect, kTLS
+ * setsockopt, splice through pipes, timers, threads. No open of a path
+ * for writing, no exec, no ptrace, no bind of a new port. */
+static const char *const network_calls[] = {
+	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
+	"poll", "ppoll",
+	"accept4", "accept",		/* the listeners the parent bound */
+	"socket", "connect",		/* the backend and TLS client side */
+	"bind",				/* IP_BIND_ADDRESS_NO_PORT source */
+	"getsockname", "getpeername",
+	"setsockopt", "getsockopt",	/* TCP_ULP tls, TLS_TX/RX, timeouts */
+	"shutdown",
+	"splice", "pipe2", "fcntl",	/* kTLS mode: plaintext via pipes */
+	"ioctl",			/* FIONREAD on pipes */
+	"timerfd_create", "timerfd_settime", "timerfd_gettime",
+	"eventfd2",			/* waking workers */
+	"signalfd4",
+	"clone", "clone3", "set_robust_list", "rseq",	/* worker threads */
+	"sched_yield", "sched_getaffinity",
+	"dup", "dup3",
+	"getrlimit", "prlimit64",
+	"sysinfo",
+	"uname",			/* OpenSSL and glibc probes */
+};
+
+static void add_calls(scmp_filter_ctx ctx, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(names[i]);
+
+		/* A name this architecture lacks (e.g. no "poll" on arm64). */
+		if (nr != __NR_SCMP_ERROR)
+			seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char msg[96];
+	int len = snprintf(msg, sizeof(msg),
+			   "ktlsd: error: seccomp: forbidden system call %d\n",
+			   si->si_syscall);
+
+	if (write(2, msg, (size_t)len) < 0)
+		_exit(128 + SIGSYS);
+	_exit(128 + SIGSYS);
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+int sandbox_seccomp(enum sandbox_profile profile)
+{
+	const char *mode = getenv("KTLSD_SECCOMP");
+	bool trap = mode && !strcmp(mode, "trap");
+	scmp_filter_ctx ctx;
+	int rc;
+
+	ctx = seccomp_init(trap ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
+	if (!ctx)
+		return -1;
+	add_calls(ctx, common_calls, N(common_calls));
+	if (profile == SANDBOX_KEYHOLDER) {
+		add_calls(ctx, keyholder_calls, N(keyholder_calls));
+	} else {
+		add_calls(ctx, network_calls, N(network_calls));
+		/* Reading /proc (kTLS counters for the control side): open
+		 * read-only only, never create, write or truncate a file. */
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				 SCMP_A2(SCMP_CMP_MASKED_EQ,
+					 O_WRONLY | O_RDWR | O_CREAT | O_TRUNC |
+					 O_APPEND | O_TMPFILE, 0));
+	}
+	/* prctl(PR_SET_NAME) only: the title says "draining" (sandbox_set_title). */
+	seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+			 SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+	if (trap) {
+		struct sigaction sa = { .sa_sigaction = on_sigsys,
+					.sa_flags = SA_SIGINFO };
+
+		sigaction(SIGSYS, &sa, NULL);
+	}
+	/* Every thread of the process, should there be any yet. */
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}
