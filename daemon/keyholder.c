@@ -100,6 +100,7 @@ struct held_key {
 
 static struct held_key *held;
 static size_t n_held;
+static bool kh_selftest;	/* KTLSD_SECCOMP_SELFTEST: at the first signature */
 
 static struct held_key *find_key(uint32_t id)
 {
@@ -230,6 +231,8 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 	EVP_MD *md = NULL;
 	bool rsa;
 
+	if (kh_selftest)
+		sandbox_selftest_violate();
 	if (len != sizeof(req)) {
 		reply_error(fd, m->h.id, "malformed signing request");
 		return;
@@ -347,6 +350,7 @@ static int serve(int load_fd)
 
 pid_t keyholder_spawn(int load_fd, uid_t uid, gid_t gid)
 {
+	bool selftest = sandbox_take_selftest("keyholder");
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	sigset_t all;
@@ -376,6 +380,7 @@ pid_t keyholder_spawn(int load_fd, uid_t uid, gid_t gid)
 			strerror(errno));
 		_exit(1);
 	}
+	kh_selftest = selftest;
 	_exit(serve(load_fd));
 }
 

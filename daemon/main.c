@@ -356,6 +356,11 @@ static int run(const char *path, int workers)
 		log_err("cannot start: %s", why);
 		goto out;
 	}
+	/* Start-up is over: the parent keeps only what reloads and children
+	 * need, and nothing of it can be dumped. */
+	sandbox_not_dumpable();
+	if (getuid() == 0 && sandbox_limit_parent() < 0)
+		log_warn("cannot limit the capabilities: %s", strerror(errno));
 	log_notice("ready: %d secure port(s), %d worker(s)", gen->cfg->n_ports,
 		   workers);
 	/* Tests and scripts wait for this line instead of sleeping. */

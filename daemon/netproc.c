@@ -262,7 +262,7 @@ static int child_loop(int chan)
 }
 
 static void __attribute__((noreturn)) child_main(int chan, int signer,
-						 pid_t parent)
+						 pid_t parent, bool selftest)
 {
 	int keep[64], n = 0;
 	sigset_t all;
@@ -301,6 +301,8 @@ static void __attribute__((noreturn)) child_main(int chan, int signer,
 		_exit(3);
 	}
 	net_send(chan, NET_READY, NULL, 0, -1);
+	if (selftest)
+		sandbox_selftest_violate();
 	_exit(child_loop(chan));
 }
 
@@ -340,6 +342,7 @@ static int spawn(char *err, size_t errlen)
 	struct net_msg m;
 	int sp[2], signer, passed;
 	pid_t parent = getpid(), pid;
+	bool selftest;
 	ssize_t len;
 
 	for (int i = 0; i < MAX_NETPROCS && !p; i++)
@@ -359,10 +362,11 @@ static int spawn(char *err, size_t errlen)
 		close(signer);
 		return -1;
 	}
+	selftest = sandbox_take_selftest("network");
 	pid = fork();
 	if (pid == 0) {
 		close(sp[0]);
-		child_main(sp[1], signer, parent);
+		child_main(sp[1], signer, parent, selftest);
 	}
 	close(sp[1]);
 	close(signer);

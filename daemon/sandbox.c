@@ -229,3 +229,82 @@ int sandbox_seccomp(enum sandbox_profile profile)
 	}
 	return 0;
 }
+
+/*
+ * KTLSD_SECCOMP_SELFTEST=network or keyholder: the first such process makes
+ * a system call its filter forbids once it is confined, so an operator (or
+ * a test) sees the filter kill it and the parent start a new one. Taken in
+ * the parent before the fork, once per role.
+ */
+bool sandbox_take_selftest(const char *role)
+{
+	static bool taken_network, taken_keyholder;
+	const char *want = getenv("KTLSD_SECCOMP_SELFTEST");
+	bool *taken = !strcmp(role, "network") ? &taken_network : &taken_keyholder;
+
+	if (!want || strcmp(want, role) || *taken)
+		return false;
+	*taken = true;
+	return true;
+}
+
+void sandbox_selftest_violate(void)
+{
+	log_warn("seccomp self-test: making a forbidden system call (ptrace)");
+	syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
+}
+
+/*
+ * The parent keeps root but only these capabilities, each for a reason:
+ *   CAP_NET_BIND_SERVICE  a reload may add a listen port below 1024
+ *   CAP_NET_ADMIN         attaching the eBPF programs to a network namespace
+ *   CAP_BPF, CAP_SYS_ADMIN  loading, pinning and updating the eBPF programs
+ *                         and maps, attaching to cgroups (Linux < 5.8 and
+ *                         bpffs pinning want CAP_SYS_ADMIN)
+ *   CAP_PERFMON           pointer-carrying maps for the eBPF programs
+ *   CAP_DAC_READ_SEARCH   reading rotated certificates and keys owned by
+ *                         another user (opening only; the bytes of a key
+ *                         file are read by the key holder)
+ *   CAP_SETUID, CAP_SETGID, CAP_SETPCAP  starting a child as the
+ *                         unprivileged user with an empty bounding set
+ *   CAP_KILL              stopping children that run as that user
+ *   CAP_CHOWN             the control socket's group
+ * Everything else (modules, ptrace, raw I/O, mount, time, reboot...) leaves
+ * the effective, permitted and bounding sets at start.
+ */
+static const int parent_caps[] = {
+	CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN,
+	CAP_PERFMON, CAP_DAC_READ_SEARCH, CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
+	CAP_KILL, CAP_CHOWN,
+};
+
+int sandbox_limit_parent(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
+	};
+	struct __user_cap_data_struct cur[2], want[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, cur) < 0)
+		return -1;
+	for (size_t i = 0; i < N(parent_caps); i++) {
+		int c = parent_caps[i];
+
+		want[c / 32].permitted |= 1U << (c % 32);
+	}
+	for (int i = 0; i < 2; i++) {
+		want[i].permitted &= cur[i].permitted;
+		want[i].effective = want[i].permitted;
+	}
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
+		bool keep = false;
+
+		for (size_t i = 0; i < N(parent_caps); i++)
+			keep |= parent_caps[i] == cap;
+		if (!keep && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+		    errno != EINVAL && errno != EPERM)
+			return -1;
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return syscall(SYS_capset, &hdr, want) < 0 ? -1 : 0;
+}

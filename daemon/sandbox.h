@@ -7,6 +7,7 @@
 #ifndef KTLSD_SANDBOX_H
 #define KTLSD_SANDBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -34,5 +35,13 @@ void sandbox_not_dumpable(void);
 /* Install PROFILE's seccomp allowlist (kills the process on anything else;
  * KTLSD_SECCOMP=trap in the environment names the call on stderr first). */
 int sandbox_seccomp(enum sandbox_profile profile);
+
+/* The parent: keep root, drop every capability not on its list (see
+ * sandbox.c for the list and the reason for each). */
+int sandbox_limit_parent(void);
+/* KTLSD_SECCOMP_SELFTEST names ROLE and it was not taken yet (parent). */
+bool sandbox_take_selftest(const char *role);
+/* A forbidden system call: the filter kills the caller. */
+void sandbox_selftest_violate(void);
 
 #endif
