@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 #include <openssl/store.h>
@@ -138,25 +139,40 @@ static int reply_error(int fd, uint32_t id, const char *fmt, ...)
 	return send_msg(fd, KH_ERROR, id, text, (size_t)len, -1);
 }
 
+#define KH_MAX_KEY_FILE	(1 << 20)	/* a PKCS#12 with a long chain fits */
+
 /* The first private key in the file behind KEYFD (PEM, DER, PKCS#12
- * without a passphrase). */
+ * without a passphrase). The file is read into OpenSSL's secure heap (not
+ * swapped, not in core dumps, wiped when freed) and decoded from there. */
 static EVP_PKEY *read_key(int keyfd, char *why, size_t len)
 {
-	BIO *bio = BIO_new_fd(keyfd, BIO_CLOSE);
-	OSSL_STORE_CTX *st;
+	unsigned char *buf = OPENSSL_secure_malloc(KH_MAX_KEY_FILE);
+	size_t have = 0;
+	OSSL_STORE_CTX *st = NULL;
 	EVP_PKEY *key = NULL;
+	BIO *bio = NULL;
+	ssize_t n;
 
-	if (!bio) {
-		close(keyfd);
+	why[0] = '\0';
+	if (!buf) {
 		snprintf(why, len, "out of memory");
+		close(keyfd);
 		return NULL;
 	}
-	st = OSSL_STORE_attach(bio, "file", NULL, NULL, UI_null(), NULL, NULL,
-			       NULL, NULL);
+	while (have < KH_MAX_KEY_FILE &&
+	       (n = read(keyfd, buf + have, KH_MAX_KEY_FILE - have)) > 0)
+		have += (size_t)n;
+	close(keyfd);
+	if (have == KH_MAX_KEY_FILE) {
+		snprintf(why, len, "larger than %d bytes", KH_MAX_KEY_FILE);
+		goto out;
+	}
+	bio = BIO_new_mem_buf(buf, (int)have);
+	st = bio ? OSSL_STORE_attach(bio, "file", NULL, NULL, UI_null(), NULL,
+				     NULL, NULL, NULL) : NULL;
 	if (!st) {
-		BIO_free(bio);
 		snprintf(why, len, "unreadable content");
-		return NULL;
+		goto out;
 	}
 	OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
 	while (!key && !OSSL_STORE_eof(st)) {
@@ -171,9 +187,10 @@ static EVP_PKEY *read_key(int keyfd, char *why, size_t len)
 			key = OSSL_STORE_INFO_get1_PKEY(info);
 		OSSL_STORE_INFO_free(info);
 	}
+out:
 	OSSL_STORE_close(st);
 	BIO_free(bio);
-	why[0] = '\0';
+	OPENSSL_secure_clear_free(buf, KH_MAX_KEY_FILE);
 	ERR_clear_error();
 	return key;
 }
@@ -370,6 +387,12 @@ pid_t keyholder_spawn(int load_fd, uid_t uid, gid_t gid)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	sandbox_set_title("key holder");
+	/* Key material in locked, never-dumped pages: OpenSSL's secure heap
+	 * holds private key numbers and the file buffer above. Without it
+	 * (RLIMIT_MEMLOCK too low) keys still work, in ordinary memory. */
+	if (CRYPTO_secure_malloc_init(4 << 20, 32) != 1)
+		log_warn("key holder: no secure heap (RLIMIT_MEMLOCK?); keys stay in "
+			 "ordinary memory, which core dumps exclude (not dumpable)");
 	if (getuid() == 0 && sandbox_drop_privileges(uid, gid) < 0) {
 		log_err("key holder: cannot drop privileges: %s", strerror(errno));
 		_exit(1);
