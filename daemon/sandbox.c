@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -209,6 +210,19 @@ int sandbox_seccomp(enum sandbox_profile profile)
 				 SCMP_A2(SCMP_CMP_MASKED_EQ,
 					 O_WRONLY | O_RDWR | O_CREAT | O_TRUNC |
 					 O_APPEND | O_TMPFILE, 0));
+	}
+	if (profile == SANDBOX_NETWORK) {
+		/* bpf() on the maps the parent handed over (the redirect's
+		 * per-connection entries), never a new map or program: the
+		 * element commands only. */
+		static const int map_cmds[] = {
+			BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
+			BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+		};
+
+		for (size_t i = 0; i < N(map_cmds); i++)
+			seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
+					 SCMP_A0(SCMP_CMP_EQ, map_cmds[i]));
 	}
 	/* prctl(PR_SET_NAME) only: the title says "draining" (sandbox_set_title). */
 	seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,

@@ -410,9 +410,6 @@ int steer_network_fds(int *out, int max)
 	for (int i = 0; i < st.n_lsn && n < max; i++)
 		if (st.lsn_fd[i] >= 0)
 			out[n++] = st.lsn_fd[i];
-	/* The backend connections' exemption entries (steer_backend_bind). */
-	if (st.active && n < max)
-		out[n++] = st.map_fd[M_EXEMPT];
 	return n;
 }
 

@@ -53,7 +53,8 @@ int steer_unload(const struct ktlsd_config *cfg, FILE *out);
  * current ones. Returns how many were added. */
 int steer_listener_slots(struct worker *w, struct listener_slot *slots);
 /* What a network process keeps of the steering: the listening sockets
- * the programs hand connections to and the exemption map. */
+ * the programs hand connections to; no map (its backend connections are
+ * exempt by their source address, which needs no bpf() call). */
 int steer_network_fds(int *out, int max);
 
 /* Whether steering is running (steer_start() succeeded). */

@@ -420,10 +420,8 @@ TEST_F_TIMEOUT(redirect, byte_exact_both_ways_ipv4_and_ipv6, 600)
 TEST_F(redirect, fail_closed_while_down_then_restart)
 {
 	char path[600];
-	int status;
 
-	ASSERT_EQ(0, kill(self->daemon.pid, SIGKILL));
-	ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &status, 0));
+	ASSERT_EQ(0, tl_kill_daemon(&self->daemon));
 	self->daemon.pid = -1;
 	self->daemon_running = false;
 	/* No ktlsd: the connect fails rather than leave in plaintext. */

@@ -258,12 +258,10 @@ TEST_F(steer, tls_end_to_end_plaintext_never_reaches_service)
 TEST_F(steer, fail_closed_while_down_then_restart_and_unload)
 {
 	char line[256], out[600];
-	int fd, status;
+	int fd;
 
 	/* ktlsd dies without any cleanup: the port must stay closed. */
-	ASSERT_EQ(0, kill(self->daemon.pid, SIGKILL));
-	ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &status, 0));
-	close(self->daemon.out);
+	ASSERT_EQ(0, tl_kill_daemon(&self->daemon));
 	self->daemon_running = false;
 	fd = plain_connect(self->family, self->port, 1500);
 	EXPECT_EQ(-1, fd) {
@@ -405,7 +403,7 @@ static int steer_stats_of_port(FIXTURE_DATA(steer) *self, unsigned long long *st
 TEST_F(steer, stats_count_steered_and_dropped)
 {
 	unsigned long long steered = 0, dropped = 0, steered_before;
-	int fd, status;
+	int fd;
 
 	ASSERT_EQ(0, steer_stats_of_port(self, &steered, &dropped));
 	EXPECT_EQ(0, steered);
@@ -417,9 +415,7 @@ TEST_F(steer, stats_count_steered_and_dropped)
 	EXPECT_EQ(0, dropped);
 	steered_before = steered;
 
-	ASSERT_EQ(0, kill(self->daemon.pid, SIGKILL));
-	ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &status, 0));
-	close(self->daemon.out);
+	ASSERT_EQ(0, tl_kill_daemon(&self->daemon));
 	self->daemon_running = false;
 	fd = plain_connect(self->family, self->port, 1500);
 	EXPECT_EQ(-1, fd);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Helpers for tests that run the daemon and real TLS peers; see testlib.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -615,4 +617,56 @@ long long tl_ctl_number(const char *control, const char *command, const char *ke
 	}
 	unlink(out);
 	return v;
+}
+
+/* The children of PID (what /proc says their parent is). */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)) && n < max) {
+		char path[300], buf[256];
+		pid_t c = (pid_t)atoi(e->d_name);
+		FILE *f;
+
+		if (c <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", c);
+		f = fopen(path, "r");
+		while (f && fgets(buf, sizeof(buf), f))
+			if (!strncmp(buf, "PPid:", 5) && atoi(buf + 5) == pid)
+				out[n++] = c;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+int tl_kill_daemon(struct tl_proc *p)
+{
+	pid_t kids[32];
+	int fds[32], n, status, rc = 0;
+
+	n = children_of(p->pid, kids, 32);
+	for (int i = 0; i < n; i++)
+		fds[i] = (int)syscall(SYS_pidfd_open, kids[i], 0);
+	if (kill(p->pid, SIGKILL) < 0 || waitpid(p->pid, &status, 0) != p->pid)
+		rc = -1;
+	/* The parent's death kills its children (PR_SET_PDEATHSIG); a pidfd
+	 * becomes readable when its process has exited. */
+	for (int i = 0; i < n; i++) {
+		struct pollfd pfd = { fds[i], POLLIN, 0 };
+
+		if (fds[i] >= 0 && poll(&pfd, 1, 10000) != 1)
+			rc = -1;
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	close(p->out);
+	p->out = -1;
+	return rc;
 }

@@ -31,6 +31,9 @@ int tl_spawn(struct tl_proc *p, const char *const argv[], const char *log);
 /* Wait up to TIMEOUT_MS for a stdout line starting with PREFIX; copy it. */
 int tl_wait_line(struct tl_proc *p, const char *prefix, char *line, size_t len,
 		 int timeout_ms);
+/* kill -9 the daemon, as a crash would end it, and wait until it and the
+ * processes it started (which die with it) are gone. 0 or -1. */
+int tl_kill_daemon(struct tl_proc *p);
 /* SIGTERM, then wait (SIGKILL after 10 s). Returns the exit status. */
 int tl_stop(struct tl_proc *p);
 
