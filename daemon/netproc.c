@@ -315,6 +315,9 @@ int netproc_setup(const char *user, int workers, char *err, size_t errlen)
 	if (confine && sandbox_lookup_user(user && *user ? user : "ktlsd",
 					   &net_uid, &net_gid, err, errlen) < 0)
 		return -1;
+	/* Only the network processes may bind the steering's backend source
+	 * addresses. */
+	steer_set_worker_uid(confine ? net_uid : getuid());
 	return 0;
 }
 

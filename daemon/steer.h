@@ -69,6 +69,9 @@ int steer_backend_bind(int fd, const struct cfg_port *port);
 /* At start, privileged: write ktlsd_guard (map GUARD_MAP_FD) and add the
  * IPv6 source address to lo. 0 or -1 (logged). */
 int steer_source_setup(int guard_map_fd);
+/* The only uid that may bind the backend source addresses: the network
+ * processes'. Before steer_start. */
+void steer_set_worker_uid(uid_t uid);
 /* At --unload: remove the IPv6 source address from lo. */
 void steer_source_remove(void);
 

@@ -83,11 +83,22 @@ out:
 	return rc;
 }
 
+/* The uid the network processes run as (netproc_setup), set before
+ * steer_start; the parent's own until then. */
+static uid_t worker_uid = (uid_t)-1;
+
+void steer_set_worker_uid(uid_t uid)
+{
+	worker_uid = uid;
+}
+
 int steer_source_setup(int guard_map_fd)
 {
-	/* The uid the workers bind with: this process's today. The cgroup
-	 * hook compares the real uid (bpf_get_current_uid_gid). */
-	struct ktlsd_guard g = { .uid = (__u32)getuid() };
+	/* The uid the network processes bind with. The cgroup hook compares
+	 * the real uid (bpf_get_current_uid_gid). */
+	struct ktlsd_guard g = {
+		.uid = (__u32)(worker_uid == (uid_t)-1 ? getuid() : worker_uid),
+	};
 	socklen_t len = sizeof(g.netns_cookie);
 	__u32 zero = 0;
 	int fd, rc;
