@@ -526,6 +526,13 @@ static int kp_provider_init(const OSSL_CORE_HANDLE *handle,
 
 /* Set by main before any thread exists, or under keystore.c's lock. */
 static int kp_registered;
+static OSSL_PROVIDER *kp_default, *kp_self;
+
+static void keyproxy_unload(void)
+{
+	OSSL_PROVIDER_unload(kp_self);
+	OSSL_PROVIDER_unload(kp_default);
+}
 
 int keyproxy_init(void)
 {
@@ -534,13 +541,15 @@ int keyproxy_init(void)
 	kp_registered = 1;
 	/* Loading a provider explicitly stops the default one from being
 	 * loaded implicitly: load it first. */
-	if (!OSSL_PROVIDER_load(NULL, "default") ||
+	kp_default = OSSL_PROVIDER_load(NULL, "default");
+	if (!kp_default ||
 	    OSSL_PROVIDER_add_builtin(NULL, KP_NAME, kp_provider_init) != 1 ||
-	    !OSSL_PROVIDER_load(NULL, KP_NAME) ||
+	    !(kp_self = OSSL_PROVIDER_load(NULL, KP_NAME)) ||
 	    EVP_set_default_properties(NULL, "?provider=default") != 1) {
 		log_ssl(LOG_LVL_ERR, "cannot register the key holder's OpenSSL provider");
 		return -1;
 	}
+	atexit(keyproxy_unload);
 	return 0;
 }
 

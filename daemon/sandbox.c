@@ -129,6 +129,7 @@ static const char *const common_calls[] = {
 	"fstat", "newfstatat", "lseek",	/* stdio, reading a handed key fd */
 	"rt_sigreturn", "rt_sigprocmask",
 	"rt_sigaction",			/* glibc and OpenSSL set handlers */
+	"sigaltstack",			/* a thread's signal stack (sanitizers) */
 	"exit", "exit_group",
 	"restart_syscall",
 };
