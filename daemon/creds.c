@@ -275,7 +275,37 @@ out:
 
 /* cipher-list: TLS 1.3 suite names (TLS_*) and TLS 1.2 cipher strings may
  * be mixed, separated by ':'; each part goes to its own OpenSSL call. */
-static int use_ciphers(struct creds_job *job, SSL_CTX *ctx)
+/* A server's suites with RSA key exchange, which needs the private key
+ * to decrypt (the key holder only signs): taken out, with a warning. */
+static int drop_rsa_key_exchange(struct creds_job *job, SSL_CTX *ctx,
+				 const char *v12)
+{
+	STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+	char list[1100];
+
+	for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); i++) {
+		const SSL_CIPHER *c = sk_SSL_CIPHER_value(ciphers, i);
+
+		if (SSL_CIPHER_get_kx_nid(c) != NID_kx_rsa)
+			continue;
+		report(job, false, OPT_CIPHER_LIST,
+		       "RSA key exchange suites such as %s are not offered: they "
+		       "would need the private key where the network is parsed; "
+		       "the ECDHE suites give forward secrecy too",
+		       SSL_CIPHER_get_name(c));
+		snprintf(list, sizeof(list), "%s:!kRSA", v12);
+		if (SSL_CTX_set_cipher_list(ctx, list) != 1) {
+			report(job, true, OPT_CIPHER_LIST,
+			       "no usable TLS 1.2 cipher in \"%s\" without RSA key "
+			       "exchange; add ECDHE suites (ECDHE+AESGCM)", v12);
+			return -1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int use_ciphers(struct creds_job *job, SSL_CTX *ctx, bool server)
 {
 	const char *list = opt_value(job, OPT_CIPHER_LIST);
 	char *copy, *tok, *save = NULL;
@@ -298,6 +328,8 @@ static int use_ciphers(struct creds_job *job, SSL_CTX *ctx)
 	if (SSL_CTX_set_cipher_list(ctx, v12) != 1) {
 		report(job, true, OPT_CIPHER_LIST, "no usable TLS 1.2 cipher in \"%s\" (%s)",
 		       v12, ssl_error_text());
+		ret = -1;
+	} else if (server && drop_rsa_key_exchange(job, ctx, v12) < 0) {
 		ret = -1;
 	}
 	if (v13[0] && SSL_CTX_set_ciphersuites(ctx, v13) != 1) {
@@ -359,7 +391,7 @@ SSL_CTX *creds_server_ctx(const struct ktlsd_config *cfg,
 	use_own_credentials(&job, ctx, true);
 	/* The seeds' server sends its trusted CAs to the client (mutual TLS). */
 	use_trust(&job, ctx, port->mutual, OPT_CRL, true);
-	use_ciphers(&job, ctx);
+	use_ciphers(&job, ctx, true);
 	/* A DHE suite an operator lists gets OpenSSL's built-in group sized
 	 * to the certificate (RFC 7919); the default list has none. */
 	SSL_CTX_set_dh_auto(ctx, 1);
@@ -401,7 +433,7 @@ SSL_CTX *creds_client_ctx(const struct ktlsd_config *cfg,
 	if (conn->mutual)
 		use_own_credentials(&job, ctx, false);
 	use_trust(&job, ctx, true, OPT_TLS_CRL, false);
-	use_ciphers(&job, ctx);
+	use_ciphers(&job, ctx, false);
 	if (verify_setup_ctx(ctx, false, SSL_VERIFY_PEER) < 0)
 		report(&job, true, OPT_TRUSTED_CA, "cannot set up verification");
 	return finish(&job, ctx);
@@ -416,7 +448,7 @@ void creds_explain_ciphers(const struct cfg_security *sec,
 	STACK_OF(SSL_CIPHER) *all;
 
 	if (ctx)
-		use_ciphers(&job, ctx);
+		use_ciphers(&job, ctx, false);
 	if (!ctx || job.errors) {
 		fprintf(out, "  ciphers: (cipher-list or sec-protocol has errors; "
 			"see --check-config)\n");

@@ -102,9 +102,12 @@ FIXTURE_VARIANT_ADD(ciphers, side##_default_refuses_dhe) {		\
 FIXTURE_VARIANT_ADD(ciphers, side##_configured_cbc) {			\
 	.ktlsd_is_server = is_server, .suite = "ECDHE-RSA-AES128-SHA",	\
 	.cipher_list = "ECDHE-RSA-AES128-SHA", .expect_ok = true };	\
+/* A server never offers RSA key exchange: decrypting the premaster	\
+ * secret would need the private key, which only the key holder has. */ \
 FIXTURE_VARIANT_ADD(ciphers, side##_configured_plain_rsa) {		\
 	.ktlsd_is_server = is_server, .suite = "AES128-GCM-SHA256",	\
-	.cipher_list = "ECDHE+AESGCM:AES128-GCM-SHA256", .expect_ok = true }; \
+	.cipher_list = "ECDHE+AESGCM:AES128-GCM-SHA256",		\
+	.expect_ok = !is_server };					\
 FIXTURE_VARIANT_ADD(ciphers, side##_configured_dhe) {			\
 	.ktlsd_is_server = is_server, .suite = "DHE-RSA-AES128-GCM-SHA256", \
 	.cipher_list = "DHE-RSA-AES128-GCM-SHA256", .expect_ok = true };
