@@ -210,21 +210,64 @@ int tl_stop(struct tl_proc *p)
 	return st;
 }
 
+static int children_of(pid_t pid, pid_t *out, int max);
+
+/* State letter of PID in /proc/PID/stat ('T' stopped), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
 int tl_freeze(struct tl_proc *p)
 {
-	int st;
+	pid_t kids[32];
+	int n, st;
 
-	/* kill() only queues the signal; a busy thread may run on for a
-	 * while. waitpid(WUNTRACED) returns once the whole group stopped. */
-	if (p->pid <= 0 || kill(p->pid, SIGSTOP) < 0 ||
-	    waitpid(p->pid, &st, WUNTRACED) != p->pid)
+	/* The daemon and its children (the network process carries the
+	 * sessions). kill() only queues the signal; a busy thread may run on
+	 * for a while: waitpid(WUNTRACED) says when the parent has stopped,
+	 * /proc says when each child has. */
+	if (p->pid <= 0)
 		return -1;
-	return WIFSTOPPED(st) ? 0 : -1;
+	n = children_of(p->pid, kids, 32);
+	if (kill(p->pid, SIGSTOP) < 0 ||
+	    waitpid(p->pid, &st, WUNTRACED) != p->pid || !WIFSTOPPED(st))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int tries = 0;
+
+		if (kill(kids[i], SIGSTOP) < 0)
+			return -1;
+		while (proc_state(kids[i]) != 'T' && tries++ < 1000)
+			usleep(10000);	/* polling /proc: no event says "stopped" */
+		if (proc_state(kids[i]) != 'T')
+			return -1;
+	}
+	return 0;
 }
 
 int tl_thaw(struct tl_proc *p)
 {
-	return p->pid > 0 ? kill(p->pid, SIGCONT) : -1;
+	pid_t kids[32];
+	int n;
+
+	if (p->pid <= 0)
+		return -1;
+	n = children_of(p->pid, kids, 32);
+	for (int i = 0; i < n; i++)
+		kill(kids[i], SIGCONT);
+	return kill(p->pid, SIGCONT);
 }
 
 int tl_daemon_start(struct tl_proc *p, const char *conf, const char *log)

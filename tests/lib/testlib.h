@@ -37,8 +37,8 @@ int tl_kill_daemon(struct tl_proc *p);
 /* SIGTERM, then wait (SIGKILL after 10 s). Returns the exit status. */
 int tl_stop(struct tl_proc *p);
 
-/* SIGSTOP P and wait until every thread of it has stopped (the kernel
- * reports the group stop to us, its parent): then it reads nothing more
+/* SIGSTOP P and its children (ktlsd's network process and key holder) and
+ * wait until every thread of each has stopped: then they read nothing more
  * until tl_thaw(). 0 or -1. */
 int tl_freeze(struct tl_proc *p);
 int tl_thaw(struct tl_proc *p);
