@@ -29,6 +29,7 @@ static const char *const end_words[] = {
 	[END_ERROR] = "error",
 	[END_EVICTED] = "evicted",
 	[END_HELLO_TIMEOUT] = "hello-timeout",
+	[END_REFUSED] = "refused",
 };
 
 const char *access_log_end_word(enum session_end end)

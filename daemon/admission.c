@@ -1,37 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Admission: who may start a handshake, and who goes first when the
- * handshake slots run out.
+ * session or handshake slots run out.
  *
  * A connection costs an attacker one TCP handshake; it must not cost ktlsd
  * more than it can afford to hold for everyone at once. The design follows
  * the servers that meet this on the open Internet:
  *
- *  - nginx, out of connections, drains its "reusable" ones (keep-alive
- *    connections with no request under way) instead of refusing the new
- *    one. Here the expendable connections are those whose peer has not
- *    completed a ClientHello: they have asked for nothing yet. Each worker
- *    keeps them in a FIFO (oldest first); at the handshake or session cap
- *    the oldest is closed to make room, and only when none is left is the
- *    newcomer refused. A flood of silent connections thus rotates through
- *    the slots while every client that speaks at once gets in.
- *  - HAProxy keeps "timeout client-hs"/"timeout handshake" apart from
- *    "timeout client": here hello-timeout bounds the wait for the first
- *    ClientHello, shorter than handshake-timeout for the whole handshake.
  *  - TCP_DEFER_ACCEPT and nginx's lazy buffers: a connection that has sent
  *    nothing holds no TLS state. The SSL object (tens of KiB once it reads)
  *    is created only when the first TLS record is complete in the socket;
  *    until then SO_RCVLOWAT makes epoll wait for exactly that many bytes,
- *    so a stalled half ClientHello costs no more than a silent connection.
- *    The kernel's TCP_DEFER_ACCEPT is not used: a connection it holds back
- *    is invisible to the limits below and is accepted anyway when its timer
- *    ends.
+ *    so a stalled half ClientHello costs no more than a silent connection
+ *    (about 1.4 KiB). Such "quiet" connections take no handshake slot:
+ *    max-handshakes bounds the connections holding TLS state, and a slot
+ *    is taken when the first record arrives. The kernel's TCP_DEFER_ACCEPT
+ *    is not used: a connection it holds back is invisible to the limits
+ *    below and is accepted anyway when its timer ends.
+ *  - nginx, out of connections, drains its "reusable" ones (keep-alive
+ *    connections with no request under way) instead of refusing the new
+ *    one. Here the expendable connections are those whose peer has not
+ *    completed a ClientHello: they have asked for nothing yet. Each worker
+ *    keeps them in two FIFOs, quiet (oldest first) and "speaking" (TLS
+ *    state, ClientHello not complete: a hello split over records). At
+ *    max-sessions the oldest quiet one is closed to make room, else the
+ *    oldest speaking one; when a ClientHello finds every handshake slot
+ *    taken, the oldest speaking one. Only when none is left is the
+ *    newcomer refused. A flood of silent connections thus waits beside
+ *    the clients that speak, or rotates through the slots, and never
+ *    locks them out.
+ *  - HAProxy keeps "timeout client-hs"/"timeout handshake" apart from
+ *    "timeout client": here hello-timeout bounds the wait for the first
+ *    ClientHello, shorter than handshake-timeout for the whole handshake.
  *  - A per-source limit (max-handshakes-per-source, like nginx's
- *    limit_conn on $binary_remote_addr) caps the unfinished handshakes of
- *    one IPv4 address or IPv6 /64, so one host cannot fill the slots with
- *    connections that did send a ClientHello and then stall. The table is
- *    shared by the workers (SO_REUSEPORT spreads one source over all of
- *    them), under a mutex taken twice per connection.
+ *    limit_conn on $binary_remote_addr) caps the handshakes holding TLS
+ *    state of one IPv4 address or IPv6 /64, so one host cannot fill the
+ *    handshake slots with connections that sent a ClientHello and then
+ *    stall. Quiet connections are not refused per source: closing them
+ *    only makes the flood reconnect at once, keeping the kernel's accept
+ *    queue full (new clients' SYNs dropped), while holding one costs 1.4
+ *    KiB until hello-timeout or eviction. The table is shared by the
+ *    workers (SO_REUSEPORT spreads one source over all of them), under a
+ *    mutex taken twice per handshake.
  *
  * Every refusal, eviction and timeout is counted by reason and logged at
  * info with the source, at most one line a second per reason: a flood
@@ -77,6 +87,7 @@ static struct {
 void admission_source_of(const struct sockaddr *peer, struct adm_source *src)
 {
 	memset(src, 0, sizeof(*src));
+	src->known = peer->sa_family == AF_INET || peer->sa_family == AF_INET6;
 	if (peer->sa_family == AF_INET) {
 		src->addr = ntohl(((const struct sockaddr_in *)peer)->sin_addr.s_addr);
 	} else if (peer->sa_family == AF_INET6) {
@@ -208,44 +219,68 @@ void admission_log(enum adm_reason reason, const char *fmt, ...)
 		log_info("%s", line);
 }
 
-/* ---- the hello FIFO and eviction ---------------------------------------- */
+/* ---- the hello FIFOs and eviction ---------------------------------------- */
 
-void admission_hello_start(struct session *s, time_t now)
+static int per_worker(int total)
 {
-	struct worker *w = s->w;
-
-	s->awaiting_hello = true;
-	s->hello_deadline = now + (s->gen->cfg->daemon.hello_timeout_ms + 999) / 1000;
-	s->hello_prev = w->hello_tail;
-	s->hello_next = NULL;
-	if (w->hello_tail)
-		w->hello_tail->hello_next = s;
-	else
-		w->hello_head = s;
-	w->hello_tail = s;
+	return (total + g_daemon.n_workers - 1) / g_daemon.n_workers;
 }
 
-void admission_hello_done(struct session *s)
+static void fifo_append(struct adm_fifo *f, struct session *s)
 {
-	struct worker *w = s->w;
+	s->fifo = f;
+	s->hello_prev = f->tail;
+	s->hello_next = NULL;
+	if (f->tail)
+		f->tail->hello_next = s;
+	else
+		f->head = s;
+	f->tail = s;
+}
 
-	if (!s->awaiting_hello)
+static void fifo_remove(struct session *s)
+{
+	struct adm_fifo *f = s->fifo;
+
+	if (!f)
 		return;
 	if (s->hello_prev)
 		s->hello_prev->hello_next = s->hello_next;
 	else
-		w->hello_head = s->hello_next;
+		f->head = s->hello_next;
 	if (s->hello_next)
 		s->hello_next->hello_prev = s->hello_prev;
 	else
-		w->hello_tail = s->hello_prev;
+		f->tail = s->hello_prev;
 	s->hello_prev = s->hello_next = NULL;
-	s->awaiting_hello = false;
+	s->fifo = NULL;
 }
 
-bool admission_evict(struct worker *w, const char *why)
+void admission_hello_start(struct session *s, time_t now)
 {
-	struct session *s = w->hello_head;
+	s->hello_deadline = now + (s->gen->cfg->daemon.hello_timeout_ms + 999) / 1000;
+	fifo_append(&s->w->quiet, s);
+}
+
+void admission_hello_done(struct session *s)
+{
+	fifo_remove(s);
+}
+
+void admission_handshake_end(struct session *s)
+{
+	fifo_remove(s);
+	if (s->tls_slot) {
+		s->tls_slot = false;
+		s->w->n_tls_handshakes--;
+	}
+	admission_release(&s->src);
+}
+
+/* Close F's oldest connection to make room for a newcomer. */
+static bool evict_from(struct adm_fifo *f, const char *why)
+{
+	struct session *s = f->head;
 
 	if (!s)
 		return false;
@@ -257,37 +292,82 @@ bool admission_evict(struct worker *w, const char *why)
 	return true;
 }
 
-bool admission_admit(struct worker *w, const struct sockaddr *peer,
-		     const char *port, struct adm_source *src)
+bool admission_evict(struct worker *w, const char *why)
 {
-	const struct cfg_daemon *d = &w->gen->cfg->daemon;
-	/* Caps are per worker: the configured totals divided evenly. */
-	int max_hs = (d->max_handshakes + g_daemon.n_workers - 1) / g_daemon.n_workers;
-	int max_sess = (d->max_sessions + g_daemon.n_workers - 1) / g_daemon.n_workers;
-	char who[INET6_ADDRSTRLEN + 4] = "a local application";
+	/* Those that said nothing yet first: they asked for nothing. */
+	return evict_from(&w->quiet, why) || evict_from(&w->speaking, why);
+}
 
-	memset(src, 0, sizeof(*src));
-	if (peer) {
-		admission_source_of(peer, src);
-		source_text(src, who, sizeof(who));
-		if (d->max_handshakes_per_source > 0 &&
-		    admission_source_take(src, d->max_handshakes_per_source) < 0) {
-			atomic_fetch_add(&g_counters.refused_per_source, 1);
-			admission_log(ADM_SOURCE, "port %s: connection from %s "
-				      "refused: it already has %d unfinished "
-				      "handshakes (max-handshakes-per-source)",
-				      port, who, d->max_handshakes_per_source);
-			return false;
-		}
-	}
-	while (w->n_handshakes >= max_hs) {
-		if (admission_evict(w, "max-handshakes reached"))
+/* A handshake slot (TLS state) on W for a connection from WHO on PORT:
+ * true, or false when every slot is past its ClientHello (refused). */
+static bool tls_room(struct worker *w, const char *port, const char *who)
+{
+	int max_hs = per_worker(w->gen->cfg->daemon.max_handshakes);
+
+	while (w->n_tls_handshakes >= max_hs) {
+		/* Only the connections holding TLS state free a slot. */
+		if (evict_from(&w->speaking, "max-handshakes reached"))
 			continue;
 		atomic_fetch_add(&g_counters.refused_handshake_cap, 1);
 		admission_log(ADM_CAP, "port %s: connection from %s refused: "
 			      "%d handshakes under way on this worker, all past "
 			      "their ClientHello (max-handshakes)", port, who, max_hs);
-		admission_release(src);
+		return false;
+	}
+	return true;
+}
+
+void admission_tls_take(struct session *s)
+{
+	struct worker *w = s->w;
+
+	s->tls_slot = true;
+	w->n_tls_handshakes++;
+	if (s->fifo == &w->quiet) {
+		fifo_remove(s);
+		fifo_append(&w->speaking, s);
+	}
+}
+
+bool admission_tls_admit(struct session *s)
+{
+	int limit = s->gen->cfg->daemon.max_handshakes_per_source;
+
+	if (s->src.known && limit > 0 && admission_source_take(&s->src, limit) < 0) {
+		char who[INET6_ADDRSTRLEN + 4];
+
+		source_text(&s->src, who, sizeof(who));
+		atomic_fetch_add(&g_counters.refused_per_source, 1);
+		admission_log(ADM_SOURCE, "port %s: ClientHello from %s refused: "
+			      "%s already has %d handshakes under way "
+			      "(max-handshakes-per-source)", s->rec.port,
+			      s->rec.peer, who, limit);
+		return false;
+	}
+	if (!tls_room(s->w, s->rec.port, s->rec.peer)) {
+		admission_release(&s->src);
+		return false;
+	}
+	admission_tls_take(s);
+	log_debug("port %s: %s: first record here, handshake slot taken",
+		  s->rec.port, s->rec.peer);
+	return true;
+}
+
+bool admission_admit(struct worker *w, const struct sockaddr *peer,
+		     const char *port, struct adm_source *src)
+{
+	const struct cfg_daemon *d = &w->gen->cfg->daemon;
+	int max_sess = per_worker(d->max_sessions);
+	char who[INET6_ADDRSTRLEN + 4] = "a local application";
+
+	memset(src, 0, sizeof(*src));
+	if (peer) {
+		/* Counted once it holds TLS state (admission_tls_admit). */
+		admission_source_of(peer, src);
+		source_text(src, who, sizeof(who));
+	} else if (!tls_room(w, port, who)) {
+		/* A redirected connect starts its handshake at once. */
 		return false;
 	}
 	while (w->n_sessions >= max_sess) {
@@ -297,7 +377,6 @@ bool admission_admit(struct worker *w, const struct sockaddr *peer,
 		admission_log(ADM_SESSION_CAP, "port %s: connection from %s "
 			      "refused: %d sessions on this worker (max-sessions)",
 			      port, who, max_sess);
-		admission_release(src);
 		return false;
 	}
 	return true;
@@ -345,18 +424,30 @@ ready:
 	return 1;
 }
 
+static void hello_timed_out(struct session *s)
+{
+	atomic_fetch_add(&g_counters.hello_timeouts, 1);
+	admission_log(ADM_HELLO_TIMEOUT, "port %s: %s timed out before "
+		      "completing a ClientHello (hello-timeout)",
+		      s->rec.port, s->rec.peer);
+	session_close(s, END_HELLO_TIMEOUT, "no ClientHello within %d s",
+		      (s->gen->cfg->daemon.hello_timeout_ms + 999) / 1000);
+}
+
 void admission_check_timeouts(struct worker *w, time_t now)
 {
-	/* Oldest first; a reload that shortened hello-timeout only delays
-	 * the newer ones until an older one is due. */
-	while (w->hello_head && w->hello_head->hello_deadline <= now) {
-		struct session *s = w->hello_head;
+	struct session *s, *next;
 
-		atomic_fetch_add(&g_counters.hello_timeouts, 1);
-		admission_log(ADM_HELLO_TIMEOUT, "port %s: %s timed out before "
-			      "completing a ClientHello (hello-timeout)",
-			      s->rec.port, s->rec.peer);
-		session_close(s, END_HELLO_TIMEOUT, "no ClientHello within %d s",
-			      (s->gen->cfg->daemon.hello_timeout_ms + 999) / 1000);
+	/* Quiet ones are in accept order: oldest first, stop at the first
+	 * not due (a reload that shortened hello-timeout only delays the
+	 * newer ones until an older one is due). */
+	while (w->quiet.head && w->quiet.head->hello_deadline <= now)
+		hello_timed_out(w->quiet.head);
+	/* Speaking ones are in the order their first record came; at most
+	 * a worker's max-handshakes of them: look at each. */
+	for (s = w->speaking.head; s; s = next) {
+		next = s->hello_next;
+		if (s->hello_deadline <= now)
+			hello_timed_out(s);
 	}
 }

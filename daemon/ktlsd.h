@@ -27,9 +27,15 @@ struct redirect_plan;
  * IPv4 address, or the /64 prefix of an IPv6 address (one host or one
  * customer: a single IPv6 client has a whole /64 to pick addresses from).
  */
+/* A worker's list of sessions without a complete ClientHello. */
+struct adm_fifo {
+	struct session *head, *tail;
+};
+
 struct adm_source {
 	uint64_t addr;		/* IPv4 address, or the top 64 bits of IPv6 */
 	bool v6;
+	bool known;		/* an IP peer (not a local application) */
 	bool counted;		/* holds a slot in admission.c's table */
 };
 
@@ -72,8 +78,11 @@ struct worker {
 	unsigned long trimmed_at;	/* handshakes done at the last trim */
 	struct session *hs_head, *hs_tail;	/* handshakes, oldest first */
 	/* The subset of them whose peer has not completed a ClientHello,
-	 * oldest first: the first to go when a slot is needed (admission.c). */
-	struct session *hello_head, *hello_tail;
+	 * the first to go when a slot is needed (admission.c): "quiet" ones
+	 * have not sent a whole first record and hold no TLS state (oldest
+	 * first), "speaking" ones do (in the order their record came). */
+	struct adm_fifo quiet, speaking;
+	int n_tls_handshakes;		/* unfinished, holding TLS state */
 	bool accept_paused;		/* listeners out of epoll: no fds left */
 	struct session *sessions;		/* every session, for the ctl */
 	struct session *graveyard;		/* closed, freed after the batch */
@@ -162,6 +171,7 @@ enum session_end {
 	 * to the access log (a flood must not become a flood of entries). */
 	END_EVICTED,		/* made room for a newcomer */
 	END_HELLO_TIMEOUT,	/* hello-timeout */
+	END_REFUSED,		/* no handshake slot for its ClientHello */
 };
 
 /* What the control side shows for a session (ktlsctl sessions). */
@@ -211,10 +221,11 @@ struct session {
 	time_t last_active;		/* monotonic seconds, for idle-timeout */
 	struct session *hs_prev, *hs_next;	/* worker's handshake FIFO */
 	/* Until the peer's ClientHello is complete (admission.c). */
-	bool awaiting_hello;
+	struct adm_fifo *fifo;		/* w->quiet, w->speaking or NULL */
+	struct session *hello_prev, *hello_next;
 	time_t hello_deadline;		/* monotonic seconds */
 	int rcvlowat;			/* SO_RCVLOWAT asked for; 0 = default */
-	struct session *hello_prev, *hello_next;
+	bool tls_slot;			/* counts in w->n_tls_handshakes */
 	struct adm_source src;
 	struct session *prev, *next;		/* worker's session list */
 	struct flow up, down;
@@ -239,16 +250,16 @@ int daemon_reload(FILE *diag);
 /* admission.c */
 /*
  * Decide on a connection just accepted from PEER (NULL: a local
- * application's redirected connect, exempt from the per-source limit):
- * true if it may start, with its per-source slot taken in *SRC; false if
- * it is refused (counted and logged). May close W's oldest connection
- * that has not completed a ClientHello to make room.
+ * application's redirected connect, which needs a handshake slot at once
+ * and is exempt from the per-source limit): true if it may start, its
+ * source in *SRC; false if it is refused (counted and logged). May close
+ * W's oldest connection that has not completed a ClientHello to make room.
  */
 bool admission_admit(struct worker *w, const struct sockaddr *peer,
 		     const char *port, struct adm_source *src);
-/* Close W's oldest connection without a complete ClientHello to make
- * room for a newcomer (counted; WHY goes in the log line); false if there
- * is none. */
+/* Close W's oldest connection without a complete ClientHello (quiet ones
+ * first) to make room for a newcomer (counted; WHY goes in the log
+ * line); false if there is none. */
 bool admission_evict(struct worker *w, const char *why);
 /* The source of PEER: its IPv4 address (also when v4-mapped) or IPv6 /64. */
 void admission_source_of(const struct sockaddr *peer, struct adm_source *src);
@@ -258,10 +269,19 @@ void admission_source_of(const struct sockaddr *peer, struct adm_source *src);
 int admission_source_take(struct adm_source *src, int limit);
 /* Give back SRC's per-source slot (the handshake ended either way). */
 void admission_release(struct adm_source *src);
-/* Put a new server session on its worker's hello FIFO. */
+/* Put a new server session on its worker's quiet FIFO. */
 void admission_hello_start(struct session *s, time_t now);
-/* S's peer completed its ClientHello, or S ends: off the FIFO. */
+/* S's peer completed its ClientHello: off the FIFOs. */
 void admission_hello_done(struct session *s);
+/* S's handshake ended either way: give back everything admission holds. */
+void admission_handshake_end(struct session *s);
+/* S needs TLS state (its first record is here): take its per-source slot
+ * and a handshake slot, making room by closing the oldest connection that
+ * holds TLS state without a complete ClientHello. false if refused
+ * (counted, logged). */
+bool admission_tls_admit(struct session *s);
+/* The same, the room already checked (a redirected connect). */
+void admission_tls_take(struct session *s);
 /* 1 when the peer's first TLS record is all here (or it will never be:
  * EOF, error, not TLS) and an SSL object is worth creating, 0 to wait. */
 int admission_hello_ready(struct session *s);
@@ -330,7 +350,7 @@ void workers_drain(void);
 unsigned int workers_count_sessions(unsigned int *handshakes);
 
 /* session.c */
-/* Takes over FD and SRC's per-source slot (released on failure too). */
+/* Takes over FD; SRC is where it comes from. */
 struct session *session_new(struct worker *w, int fd, struct generation *gen,
 			    int port_index, const struct sockaddr *peer,
 			    const struct adm_source *src);

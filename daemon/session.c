@@ -74,8 +74,7 @@ static void hs_list_remove(struct session *s)
 
 	if (!s->deadline)
 		return;
-	admission_hello_done(s);
-	admission_release(&s->src);
+	admission_handshake_end(s);
 	if (s->hs_prev)
 		s->hs_prev->hs_next = s->hs_next;
 	else
@@ -176,12 +175,8 @@ struct session *session_new(struct worker *w, int fd, struct generation *gen,
 	const struct cfg_port *port = &gen->cfg->ports[port_index];
 	struct session *s = session_alloc(w, gen);
 
-	if (!s) {
-		struct adm_source copy = *src;
-
-		admission_release(&copy);
+	if (!s)
 		return NULL;
-	}
 	s->port_index = port_index;
 	s->cfd = fd;
 	s->state = ST_HANDSHAKE;
@@ -229,6 +224,7 @@ struct session *session_new_client(struct worker *w, int app_fd,
 	record_names(s, conn->application, conn->name,
 		     (const struct sockaddr *)&server->ss);
 	session_enlist(s);
+	admission_tls_take(s);		/* room made by admission_admit */
 	session_set_interest(s, EPOLLOUT, 0);
 	return s;
 }
@@ -281,6 +277,7 @@ static void log_end(const struct session *s)
 		return;
 	case END_EVICTED:
 	case END_HELLO_TIMEOUT:
+	case END_REFUSED:
 		return;		/* admission.c's line says it */
 	case END_CONNECT:
 		lvl = LOG_LVL_WARN;
@@ -308,7 +305,8 @@ void session_close(struct session *s, enum session_end end, const char *fmt, ...
 	va_end(ap);
 	/* The entry first: a test (or an operator) that sees the close line
 	 * knows the entry, if any, is already written. */
-	if (s->end != END_EVICTED && s->end != END_HELLO_TIMEOUT)
+	if (s->end != END_EVICTED && s->end != END_HELLO_TIMEOUT &&
+	    s->end != END_REFUSED)
 		access_log_session(s);
 	log_end(s);
 	hs_list_remove(s);
@@ -509,6 +507,10 @@ static void step_handshake(struct session *s)
 		/* Server side, nothing read yet: wait for a whole record. */
 		if (!admission_hello_ready(s))
 			return;
+		if (!admission_tls_admit(s)) {
+			session_close(s, END_REFUSED, "no handshake slot");
+			return;
+		}
 		if (session_attach_ssl(s, s->gen->port_ctx[s->port_index], s->cfd) < 0) {
 			session_close(s, END_ERROR, "out of memory");
 			return;
@@ -516,7 +518,7 @@ static void step_handshake(struct session *s)
 		SSL_set_accept_state(s->ssl);
 	}
 	rc = SSL_do_handshake(s->ssl);
-	if (s->awaiting_hello && hello_complete(s->ssl))
+	if (s->fifo && hello_complete(s->ssl))
 		admission_hello_done(s);
 	if (rc == 1) {
 		hs_list_remove(s);
@@ -636,6 +638,9 @@ void session_event(struct session *s, int which, uint32_t events)
 
 void session_check_timeouts(struct worker *w, struct timespec *now)
 {
+	/* First those without a complete ClientHello: when both timeouts
+	 * fall together, the end says the more precise thing. */
+	admission_check_timeouts(w, now->tv_sec);
 	/* The FIFO is ordered by deadline: stop at the first one not due. */
 	while (w->hs_head && w->hs_head->deadline <= now->tv_sec) {
 		struct session *s = w->hs_head;
@@ -644,7 +649,6 @@ void session_check_timeouts(struct worker *w, struct timespec *now)
 		session_close(s, END_TIMEOUT, "no handshake within %d s",
 			      (s->gen->cfg->daemon.handshake_timeout_ms + 999) / 1000);
 	}
-	admission_check_timeouts(w, now->tv_sec);
 	if (w->gen && w->gen->cfg->daemon.idle_timeout_ms > 0) {
 		time_t idle = (w->gen->cfg->daemon.idle_timeout_ms + 999) / 1000;
 		struct session *s = w->sessions, *next;

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Handshake admission (daemon/admission.c): connections that have not
- * completed a ClientHello make room for new ones, oldest first; a
- * connection is refused only when every slot is past its ClientHello or
- * its source holds max-handshakes-per-source; hello-timeout ends a silent
- * connection before handshake-timeout would; and during a flood of
+ * completed a ClientHello make room for new ones, oldest first; silent
+ * ones take no handshake slot; a ClientHello is refused only when every
+ * slot is past its ClientHello, a connection when its source holds
+ * max-handshakes-per-source; hello-timeout ends a silent connection before
+ * handshake-timeout would; and during a flood of
  * 10,000 silent plus 1,000 half-ClientHello connections (from one source,
  * then from 50) good clients are served, every refusal and eviction is
  * counted by reason, and ktlsd's memory and descriptors come back to
@@ -40,6 +41,10 @@
 #define FLOOD_SILENT 10000
 #define FLOOD_HALF 1000
 #define GOOD_CLIENTS 30
+/* As in the attack that found the problem, with fewer session slots than
+ * the flood has connections. */
+#define FLOOD_DAEMON "workers = 2\nhandshake-timeout = 5\nmax-handshakes = 1024\n" \
+	"max-sessions = 2048\n"
 /* ASan's allocator keeps freed memory in quarantine and ktlsd does not
  * trim its heap there: only the normal build can show RSS coming back. */
 #ifdef __SANITIZE_ADDRESS__
@@ -252,13 +257,51 @@ static int wait_handshakes(FIXTURE_DATA(admission) *self, long long n, int timeo
 	return -1;
 }
 
+/* Wait (at most TIMEOUT_MS) until no established session is left. */
+static int wait_no_sessions(FIXTURE_DATA(admission) *self, int timeout_ms)
+{
+	long long end = ms_now() + timeout_ms;
+
+	do {
+		if (tl_ctl_number(self->control, "status", "sessions") == 0)
+			return 0;
+		pause_ms(20);
+	} while (ms_now() < end);
+	return -1;
+}
+
+/* Send a first record holding only the first 40 bytes of a ClientHello
+ * (a TLS handshake message may span records), then wait (at most
+ * TIMEOUT_MS) until ktlsd says it gave FD a handshake slot for it. */
+static int send_first_fragment(FIXTURE_DATA(admission) *self, int fd, int timeout_ms)
+{
+	unsigned char hello[2048], rec[5 + 40];
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	char needle[128], addr[INET_ADDRSTRLEN];
+
+	if (tl_client_hello(hello, sizeof(hello)) < 45 ||
+	    getsockname(fd, (struct sockaddr *)&me, &len) < 0)
+		return -1;
+	memcpy(rec, hello, 3);		/* type, version */
+	rec[3] = 0;
+	rec[4] = 40;
+	memcpy(rec + 5, hello + 5, 40);
+	if (send(fd, rec, sizeof(rec), MSG_NOSIGNAL) != (ssize_t)sizeof(rec))
+		return -1;
+	inet_ntop(AF_INET, &me.sin_addr, addr, sizeof(addr));
+	snprintf(needle, sizeof(needle), "%s:%d: first record here, "
+		 "handshake slot taken", addr, ntohs(me.sin_port));
+	return tl_wait_file_contains(self->log, needle, timeout_ms);
+}
+
 static long long counter(FIXTURE_DATA(admission) *self, const char *key)
 {
 	return tl_ctl_number(self->control, "stats", key);
 }
 
 /*
- * With every slot taken by connections that sent nothing or half a
+ * With every session slot taken by connections that sent nothing or half a
  * ClientHello, a good client is served, and the oldest of them is the one
  * closed to make room for it; the next newcomer closes the next oldest,
  * whether it sent nothing or half a ClientHello.
@@ -267,7 +310,7 @@ TEST_F(admission, evicts_oldest_connection_without_hello)
 {
 	int c[5];
 
-	ASSERT_EQ(0, daemon_up(self, "workers = 1\nmax-handshakes = 4\n"
+	ASSERT_EQ(0, daemon_up(self, "workers = 1\nmax-sessions = 4\n"
 			       "max-handshakes-per-source = 0\n" LONG_TIMEOUTS));
 	for (int i = 0; i < 4; i++) {
 		c[i] = tcp_connect_from(NULL, self->port);
@@ -283,6 +326,7 @@ TEST_F(admission, evicts_oldest_connection_without_hello)
 		EXPECT_EQ(0, closed_within(c[i], 0));
 
 	/* Fill the slot the good client left, then one more newcomer. */
+	ASSERT_EQ(0, wait_no_sessions(self, 20000));
 	c[4] = tcp_connect_from(NULL, self->port);
 	ASSERT_LE(0, c[4]);
 	ASSERT_EQ(0, wait_handshakes(self, 4, 20000));
@@ -292,7 +336,7 @@ TEST_F(admission, evicts_oldest_connection_without_hello)
 		EXPECT_EQ(0, closed_within(c[i], 0));
 
 	EXPECT_EQ(2, counter(self, "evicted_no_hello"));
-	EXPECT_EQ(0, counter(self, "refused_handshake_cap"));
+	EXPECT_EQ(0, counter(self, "refused_session_cap"));
 	EXPECT_EQ(0, counter(self, "hello_timeouts"));
 	EXPECT_EQ(0, tl_wait_file_contains(self->log, "127.0.0.1", 10000));
 	EXPECT_EQ(1, tl_file_contains(self->log, "closed before completing a "
@@ -301,8 +345,47 @@ TEST_F(admission, evicts_oldest_connection_without_hello)
 		close(c[i]);
 }
 
-/* Connections past their ClientHello are never evicted: with all slots
- * held by them, a newcomer is refused, and counted as such. */
+/*
+ * Silent connections hold no handshake slot (no TLS state): many more of
+ * them than max-handshakes wait side by side. A connection whose first
+ * record holds only part of its ClientHello does hold one; when a good
+ * client's ClientHello finds every slot taken, the oldest such connection
+ * makes room.
+ */
+TEST_F(admission, handshake_slots_go_to_clients_that_speak)
+{
+	int quiet[4], a, b;
+
+	ASSERT_EQ(0, daemon_up(self, "workers = 1\nmax-handshakes = 2\n"
+			       "max-handshakes-per-source = 0\n" LONG_TIMEOUTS));
+	for (int i = 0; i < 4; i++) {
+		quiet[i] = tcp_connect_from(NULL, self->port);
+		ASSERT_LE(0, quiet[i]);
+	}
+	ASSERT_EQ(0, wait_handshakes(self, 4, 20000));
+	a = tcp_connect_from(NULL, self->port);
+	b = tcp_connect_from(NULL, self->port);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_EQ(0, send_first_fragment(self, a, 20000));
+	ASSERT_EQ(0, send_first_fragment(self, b, 20000));
+
+	EXPECT_EQ(0, good_client(self->ctx, self->port));
+	EXPECT_EQ(1, closed_within(a, 20000));
+	EXPECT_EQ(0, closed_within(b, 0));
+	for (int i = 0; i < 4; i++)
+		EXPECT_EQ(0, closed_within(quiet[i], 0));
+	EXPECT_EQ(1, counter(self, "evicted_no_hello"));
+	EXPECT_EQ(0, counter(self, "refused_handshake_cap"));
+	close(a);
+	close(b);
+	for (int i = 0; i < 4; i++)
+		close(quiet[i]);
+}
+
+/* Connections past their ClientHello are never evicted: with every
+ * handshake slot held by them, a newcomer's ClientHello is refused, and
+ * counted as such. */
 TEST_F(admission, refuses_when_every_slot_is_past_its_hello)
 {
 	int a, b, c;
@@ -321,6 +404,7 @@ TEST_F(admission, refuses_when_every_slot_is_past_its_hello)
 
 	c = tcp_connect_from(NULL, self->port);
 	ASSERT_LE(0, c);
+	ASSERT_EQ(0, send_hello(c, 0));
 	EXPECT_EQ(1, closed_within(c, 20000));
 	EXPECT_EQ(0, closed_within(a, 0));
 	EXPECT_EQ(0, closed_within(b, 0));
@@ -332,12 +416,13 @@ TEST_F(admission, refuses_when_every_slot_is_past_its_hello)
 	close(c);
 }
 
-/* One IPv4 address may hold max-handshakes-per-source unfinished
- * handshakes across all workers; other sources are not affected, and a
- * slot comes back when one of its handshakes ends. */
+/* One IPv4 address may hold max-handshakes-per-source handshakes with TLS
+ * state across all workers; its silent connections are not refused (they
+ * hold none), other sources are not affected, and a slot comes back when
+ * one of its handshakes ends. */
 TEST_F(admission, per_source_limit)
 {
-	int a, b, c, d;
+	int a, b, c, d, q;
 
 	ASSERT_EQ(0, daemon_up(self, "workers = 2\nmax-handshakes = 100\n"
 			       "max-handshakes-per-source = 2\n" LONG_TIMEOUTS));
@@ -345,28 +430,34 @@ TEST_F(admission, per_source_limit)
 	b = tcp_connect_from("127.0.0.2", self->port);
 	ASSERT_LE(0, a);
 	ASSERT_LE(0, b);
-	ASSERT_EQ(0, wait_handshakes(self, 2, 20000));
+	ASSERT_EQ(0, send_first_fragment(self, a, 20000));
+	ASSERT_EQ(0, send_first_fragment(self, b, 20000));
 
 	c = tcp_connect_from("127.0.0.2", self->port);
+	q = tcp_connect_from("127.0.0.2", self->port);	/* silent */
 	ASSERT_LE(0, c);
+	ASSERT_LE(0, q);
+	ASSERT_EQ(0, send_hello(c, 0));
 	EXPECT_EQ(1, closed_within(c, 20000));
 	EXPECT_EQ(1, counter(self, "refused_per_source"));
 	EXPECT_EQ(0, good_client(self->ctx, self->port));	/* 127.0.0.1 */
 	EXPECT_EQ(0, closed_within(a, 0));
 	EXPECT_EQ(0, closed_within(b, 0));
+	EXPECT_EQ(0, closed_within(q, 0));
 
-	close(a);
-	ASSERT_EQ(0, wait_handshakes(self, 1, 20000));
+	close(a);	/* its handshake fails: the slot comes back */
+	ASSERT_EQ(0, wait_handshakes(self, 2, 20000));	/* b and q */
 	d = tcp_connect_from("127.0.0.2", self->port);
 	ASSERT_LE(0, d);
-	EXPECT_EQ(0, wait_handshakes(self, 2, 20000));
+	EXPECT_EQ(0, send_first_fragment(self, d, 20000));
 	EXPECT_EQ(1, counter(self, "refused_per_source"));
-	EXPECT_EQ(0, tl_wait_file_contains(self->log, "connection from 127.0.0.2 "
-					   "refused", 10000));
+	EXPECT_EQ(0, tl_wait_file_contains(self->log, "127.0.0.2 already has 2 "
+					   "handshakes under way", 10000));
 	EXPECT_EQ(1, tl_file_contains(self->log, "(max-handshakes-per-source)"));
 	close(b);
 	close(c);
 	close(d);
+	close(q);
 }
 
 /* hello-timeout ends a connection that sent nothing long before
@@ -403,7 +494,7 @@ TEST_F(admission, hello_timeout_before_handshake_timeout)
  * flood, ktlsd's descriptors and RSS return to where they were.
  */
 static void flood(struct __test_metadata *_metadata, FIXTURE_DATA(admission) *self,
-		  const char *sources, const char *counter_key)
+		  const char *daemon_lines, const char *sources, const char *counter_key)
 {
 	char bin[600], target[64], line[128];
 	const char *argv[] = { bin, "--connect", target, "--silent", "10000",
@@ -419,8 +510,7 @@ static void flood(struct __test_metadata *_metadata, FIXTURE_DATA(admission) *se
 	if (rl.rlim_max < FLOOD_SILENT + FLOOD_HALF + 256)
 		SKIP(return, "RLIMIT_NOFILE hard limit %llu is below the flood's needs",
 		     (unsigned long long)rl.rlim_max);
-	ASSERT_EQ(0, daemon_up(self, "workers = 2\nhandshake-timeout = 5\n"
-			       "max-handshakes = 1024\n"));
+	ASSERT_EQ(0, daemon_up(self, daemon_lines));
 	/* Baseline once every lazy allocation of a served client exists. */
 	for (int i = 0; i < 4; i++)
 		ASSERT_EQ(0, good_client(self->ctx, self->port));
@@ -448,6 +538,7 @@ static void flood(struct __test_metadata *_metadata, FIXTURE_DATA(admission) *se
 	EXPECT_LE(GOOD_CLIENTS * 9 / 10, served);
 	EXPECT_LT(0, counter(self, counter_key));
 	EXPECT_EQ(0, counter(self, "refused_handshake_cap"));
+	EXPECT_EQ(0, counter(self, "refused_session_cap"));
 
 	/* After the flood: back to the baseline (memory within 2 MiB). */
 	EXPECT_EQ(0, wait_handshakes(self, 0, 60000));
@@ -467,19 +558,19 @@ static void flood(struct __test_metadata *_metadata, FIXTURE_DATA(admission) *se
 	EXPECT_EQ(0, good_client(self->ctx, self->port));
 }
 
+/* With room for 1,024 sessions a worker (max-sessions = 2048), 11,000
+ * flood connections do not fit: the newcomers evict the oldest silent
+ * ones, whatever their source. */
 TEST_F_TIMEOUT(admission, flood_from_one_source, 600)
 {
-	/* Its 256 slots (max-handshakes-per-source) go round; the rest of
-	 * the flood is refused at once. */
-	flood(_metadata, self, "127.0.0.2/1", "refused_per_source");
-	EXPECT_EQ(0, tl_wait_file_contains(self->log, "connection from 127.0.0.2 "
-					   "refused", 10000));
+	flood(_metadata, self, FLOOD_DAEMON, "127.0.0.2/1", "evicted_no_hello");
+	EXPECT_EQ(0, tl_wait_file_contains(self->log, ": 127.0.0.2:", 10000));
+	EXPECT_EQ(1, tl_file_contains(self->log, "to make room"));
 }
 
 TEST_F_TIMEOUT(admission, flood_from_fifty_sources, 600)
 {
-	/* Below the per-source limit each: eviction does the work. */
-	flood(_metadata, self, "127.0.0.10/50", "evicted_no_hello");
+	flood(_metadata, self, FLOOD_DAEMON, "127.0.0.10/50", "evicted_no_hello");
 	EXPECT_EQ(0, tl_wait_file_contains(self->log, "to make room", 10000));
 }
 
