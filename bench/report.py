@@ -250,16 +250,20 @@ def steer_by_round():
         "round", "steer/s", "plain/s", "ratio", "CPU-us st", "CPU-us pl",
         "ratio", "errors", "TIME_WAIT", "targets"))
     for i in range(n):
-        get = lambda d, m: (d.get(m) or [None] * n)[i]
-        rate = st["setup_per_s"][i] / pl["setup_per_s"][i]
+        # nan: a run that completed nothing has no cost per connection.
+        get = lambda d, m: next((v for v in (d.get(m) or [])[i:i + 1]
+                                 if v == v), None)
+        rate = st["setup_per_s"][i] / pl["setup_per_s"][i] \
+            if pl["setup_per_s"][i] else 0.0
         cs, cp = get(st, "setup_cpu_us"), get(pl, "setup_cpu_us")
         cpu = cs / cp if cs and cp else None
         errs = (get(st, "setup_errors") or 0) + (get(pl, "setup_errors") or 0)
         tw = get(st, "setup_time_wait")
         met = rate >= 0.95 and cpu is not None and cpu <= 1.05 and errs == 0
-        print("%-7d%9.0f%9.0f%7.2f%11.0f%11.0f%7.2f%8d%11s  %s" % (
+        num = lambda v, f: f % v if v is not None else "-"
+        print("%-7d%9.0f%9.0f%7.2f%11s%11s%7s%8d%11s  %s" % (
             i + 1, st["setup_per_s"][i], pl["setup_per_s"][i], rate,
-            cs or 0, cp or 0, cpu or 0, errs,
+            num(cs, "%.0f"), num(cp, "%.0f"), num(cpu, "%.2f"), errs,
             "%d" % tw if tw is not None else "-", "met" if met else "MISSED"))
         out.append({"round": i + 1, "steer_per_s": st["setup_per_s"][i],
                     "plain_per_s": pl["setup_per_s"][i], "ratio": rate,
