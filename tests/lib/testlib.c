@@ -663,6 +663,11 @@ long long tl_ctl_number(const char *control, const char *command, const char *ke
 }
 
 /* The children of PID (what /proc says their parent is). */
+int tl_children(pid_t pid, pid_t *out, int max)
+{
+	return children_of(pid, out, max);
+}
+
 static int children_of(pid_t pid, pid_t *out, int max)
 {
 	DIR *d = opendir("/proc");

@@ -90,6 +90,8 @@ void tl_tls_close(struct ssl_st *ssl);
  * in memory (no files); NULL on failure. */
 struct ssl_ctx_st *tl_self_signed_server_ctx(const char *cn);
 
+/* The processes whose parent is PID (at most MAX) into OUT; how many. */
+int tl_children(pid_t pid, pid_t *out, int max);
 /* The bytes of a ClientHello as OpenSSL's default client sends it (one
  * record) into BUF; its length, or -1. */
 int tl_client_hello(unsigned char *buf, size_t cap);
