@@ -189,6 +189,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 }
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+#define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE)
 
 int sandbox_seccomp(enum sandbox_profile profile)
 {
@@ -208,9 +209,11 @@ int sandbox_seccomp(enum sandbox_profile profile)
 		/* Reading /proc (kTLS counters for the control side): open
 		 * read-only only, never create, write or truncate a file. */
 		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-				 SCMP_A2(SCMP_CMP_MASKED_EQ,
-					 O_WRONLY | O_RDWR | O_CREAT | O_TRUNC |
-					 O_APPEND | O_TMPFILE, 0));
+				 SCMP_A2(SCMP_CMP_MASKED_EQ, WRITE_FLAGS, 0));
+		/* The same through open(2), which the sanitizers' runtime
+		 * calls directly. */
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1,
+				 SCMP_A1(SCMP_CMP_MASKED_EQ, WRITE_FLAGS, 0));
 	}
 	if (profile == SANDBOX_NETWORK) {
 		/* bpf() on the maps the parent handed over (the redirect's

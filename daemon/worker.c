@@ -313,8 +313,14 @@ static void worker_trim_memory(struct worker *w)
  * this worker holds run to their end. */
 static void worker_close_listeners(struct worker *w)
 {
-	for (int k = 0; k < w->n_lsn; k++)
-		close(w->lsn[k].fd);	/* also leaves the epoll set */
+	/* Out of the epoll set first: the descriptor is a dup, and while
+	 * another descriptor of the same socket stays open (the process's
+	 * inherited one) close() alone would leave it registered, its events
+	 * pointing at the freed slots. */
+	for (int k = 0; k < w->n_lsn; k++) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->lsn[k].fd, NULL);
+		close(w->lsn[k].fd);
+	}
 	free(w->lsn);
 	w->lsn = NULL;
 	w->n_lsn = 0;

@@ -141,8 +141,11 @@ FIXTURE_SETUP(concurrency)
 	self->port = pki_free_port();
 	snprintf(control, sizeof(control), "%s/control", self->dir);
 	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		/* Emulated CPUs in the VM: 200 handshakes at once take longer
+		 * than the default limits allow for the first bytes, too. */
 		.daemon_lines = "workers = 2\n"
-				"handshake-timeout = 120\n",	/* emulated CPUs in the VM */
+				"handshake-timeout = 120\n"
+				"hello-timeout = 120\n",
 		.control = control, .port_name = "Echo:secure",
 		.port = self->port, .backend = self->echo_port }));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
