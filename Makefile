@@ -5,8 +5,8 @@
 #
 #   make              build ktlsd, ktlsctl and the BPF objects
 #   make deps         install build and test dependencies (apt-get)
-#   make test         unit + host suites (plain and ASan/UBSan) + vm suite
-#   make test-unit | test-host | test-vm [KERNEL=linux-image-...]
+#   make test         unit + host suites (plain and ASan/UBSan) + vm + systemd suites
+#   make test-unit | test-host | test-vm [KERNEL=linux-image-...] | test-systemd
 #   make demo         run ktlsd on a demo config in front of a demo backend
 #   make fuzz         bounded libFuzzer runs
 #   make bench        ktlsd against stunnel, HAProxy and nginx (deps-bench first)
@@ -90,7 +90,7 @@ PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend \
 	 $(BUILD)/tests/lib/flood
 
 .PHONY: all deps deps-bench test test-unit test-host test-vm test-san check \
-	demo fuzz install deb clean help harness tests bench
+	test-systemd demo fuzz install deb clean help harness tests bench
 all: $(PROGS) $(BPF_OBJS)
 
 help:
@@ -191,6 +191,7 @@ test:
 	$(Q)scripts/install-deps build
 	$(Q)$(MAKE) --no-print-directory tests
 	$(Q)$(MAKE) --no-print-directory SAN=1 tests
+	$(Q)$(MAKE) --no-print-directory deb
 	$(Q)scripts/run-suites $(BUILD) $(BUILD)/asan
 
 test-unit: tests
@@ -202,6 +203,9 @@ test-san:
 	$(Q)tests/run-suite unit build/asan && tests/run-suite host build/asan
 test-vm: tests
 	$(Q)tests/vm/run-vm $(BUILD) $(if $(KERNEL),--kernel $(KERNEL))
+# The package under systemd as PID 1 in a VM (tests/systemd/run-systemd).
+test-systemd: all deb
+	$(Q)tests/run-suite systemd $(BUILD) $(BUILD)/ktlsd_$(VERSION)_$(shell dpkg --print-architecture).deb
 
 check: test
 

@@ -295,11 +295,36 @@ static int replace_stale_socket(const struct sockaddr_un *sun)
 	return 0;
 }
 
+/*
+ * bind() with the control group as effective group: the socket file is
+ * then created in that group. chown() to a group root is not in needs
+ * CAP_CHOWN, which the packaged unit does not grant; changing the
+ * effective gid needs CAP_SETGID, which it does (for the children). Where
+ * setegid() is refused, control_start() falls back to chown(). Runs
+ * before any other thread exists, so the switch affects no one else.
+ */
+static int bind_in_group(int fd, const struct sockaddr_un *sun)
+{
+	gid_t saved = getegid();
+	bool switched = ctl.have_group && saved != ctl.gid && setegid(ctl.gid) == 0;
+	int rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	int err = errno;
+
+	if (switched && setegid(saved) < 0) {
+		log_err("control-socket: cannot restore the effective group: %s",
+			strerror(errno));
+		return -1;
+	}
+	errno = err;
+	return rc;
+}
+
 int control_start(const struct ktlsd_config *cfg)
 {
 	const char *path = cfg->daemon.control_socket ? cfg->daemon.control_socket :
 			   CTL_DEFAULT_SOCKET;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
 	pid_t holder;
 	int fd;
 
@@ -339,7 +364,7 @@ int control_start(const struct ktlsd_config *cfg)
 	if (replace_stale_socket(&sun) < 0)
 		goto fail;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (fd < 0 || bind_in_group(fd, &sun) < 0) {
 		log_err("control-socket %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -349,7 +374,8 @@ int control_start(const struct ktlsd_config *cfg)
 	ctl.src.cb = on_listen;
 	ctl.src.fd = fd;
 	if (chmod(path, 0660) < 0 ||
-	    (ctl.have_group && chown(path, (uid_t)-1, ctl.gid) < 0) ||
+	    (ctl.have_group && lstat(path, &st) == 0 && st.st_gid != ctl.gid &&
+	     chown(path, (uid_t)-1, ctl.gid) < 0) ||
 	    listen(fd, 16) < 0) {
 		log_err("control-socket %s: %s", path, strerror(errno));
 		return -1;
