@@ -5,8 +5,8 @@
 #
 #   make              build ktlsd, ktlsctl and the BPF objects
 #   make deps         install build and test dependencies (apt-get)
-#   make test         unit + host suites (plain and ASan/UBSan) + vm + systemd suites
-#   make test-unit | test-host | test-vm [KERNEL=linux-image-...] | test-systemd
+#   make test         unit + host suites (plain, ASan/UBSan, TSan) + vm + systemd suites
+#   make test-unit | test-host | test-san | test-tsan | test-vm [KERNEL=linux-image-...] | test-systemd
 #   make demo         run ktlsd on a demo config in front of a demo backend
 #   make fuzz         bounded libFuzzer runs
 #   make bench        ktlsd against stunnel, HAProxy and nginx (deps-bench first)
@@ -14,7 +14,8 @@
 #   make deb          build ktlsd_VERSION_ARCH.deb (and lint it)
 #   make clean
 #
-# V=1 shows full commands. SAN=1 builds with AddressSanitizer + UBSan.
+# V=1 shows full commands. SAN=1 builds with AddressSanitizer + UBSan (into
+# build/asan), SAN=thread with ThreadSanitizer (build/tsan; make test-tsan).
 
 .DELETE_ON_ERROR:
 # Keep intermediate files (BPF skeletons, test objects): they are inputs
@@ -26,7 +27,7 @@ VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SAN        ?= 0
-BUILD      ?= build$(if $(filter 1,$(SAN)),/asan,)
+BUILD      ?= build$(if $(filter 1,$(SAN)),/asan,)$(if $(filter thread,$(SAN)),/tsan,)
 CACHE      ?= build/cache
 
 CC         ?= cc
@@ -60,6 +61,10 @@ ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 endif
+ifeq ($(SAN),thread)
+CFLAGS   += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=thread
+endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS  = $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
@@ -89,12 +94,12 @@ FUZZERS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*
 PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend \
 	 $(BUILD)/tests/lib/flood
 
-.PHONY: all deps deps-bench test test-unit test-host test-vm test-san check \
+.PHONY: all deps deps-bench test test-unit test-host test-vm test-san test-tsan check \
 	test-systemd demo fuzz install deb clean help harness tests bench
 all: $(PROGS) $(BPF_OBJS)
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(Q)scripts/install-deps build
@@ -191,8 +196,9 @@ test:
 	$(Q)scripts/install-deps build
 	$(Q)$(MAKE) --no-print-directory tests
 	$(Q)$(MAKE) --no-print-directory SAN=1 tests
+	$(Q)$(MAKE) --no-print-directory SAN=thread tests
 	$(Q)$(MAKE) --no-print-directory deb
-	$(Q)scripts/run-suites $(BUILD) $(BUILD)/asan
+	$(Q)scripts/run-suites $(BUILD) $(BUILD)/asan $(BUILD)/tsan
 
 test-unit: tests
 	$(Q)tests/run-suite unit $(BUILD)
@@ -201,6 +207,10 @@ test-host: tests
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 tests
 	$(Q)tests/run-suite unit build/asan && tests/run-suite host build/asan
+# ThreadSanitizer (TSAN_OPTIONS: see tests/run-suite).
+test-tsan:
+	$(Q)$(MAKE) --no-print-directory SAN=thread tests
+	$(Q)tests/run-suite unit build/tsan && tests/run-suite host build/tsan
 test-vm: tests
 	$(Q)tests/vm/run-vm $(BUILD) $(if $(KERNEL),--kernel $(KERNEL))
 # The package under systemd as PID 1 in a VM (tests/systemd/run-systemd).

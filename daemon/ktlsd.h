@@ -60,7 +60,7 @@ struct listener_slot {
 /*
  * A worker thread: one epoll loop owning its listeners and every session it
  * accepted. Nothing of a session is touched by another thread except the
- * session list (under ->lock) and the atomic counters in its record.
+ * session list and the records (under ->lock) and the atomic counters.
  */
 struct worker {
 	int id;
@@ -86,7 +86,11 @@ struct worker {
 	bool accept_paused;		/* listeners out of epoll: no fds left */
 	struct session *sessions;		/* every session, for the ctl */
 	struct session *graveyard;		/* closed, freed after the batch */
-	pthread_mutex_t lock;			/* guards ->sessions links */
+	/* Guards ->sessions and ->prev/->next of each session on it, and
+	 * every session's ->rec (see struct session_record): the worker
+	 * writes them under it, the control side reads them under it. The
+	 * rest of struct worker is the worker thread's own, except ->stop. */
+	pthread_mutex_t lock;
 	atomic_bool stop;
 	atomic_bool draining;		/* close the listeners, keep sessions */
 	unsigned char scratch[16640];		/* control records, one at a time */
@@ -107,7 +111,12 @@ struct generation {
 	time_t loaded_at;
 };
 
-/* Process-wide state shared by the main thread and the workers. */
+/*
+ * Process-wide state shared by the main thread and the workers. Only ->gen
+ * changes while workers run (under ->gen_lock); the rest is written by the
+ * main thread before workers_start() and only read after it (thread
+ * creation orders the writes before every worker's reads).
+ */
 struct daemon_state {
 	_Atomic(struct generation *) gen;	/* current generation */
 	pthread_mutex_t gen_lock;		/* serialises swaps and gets */
@@ -174,7 +183,13 @@ enum session_end {
 	END_REFUSED,		/* no handshake slot for its ClientHello */
 };
 
-/* What the control side shows for a session (ktlsctl sessions). */
+/*
+ * What the control side shows for a session (ktlsctl sessions). Written
+ * only by the worker that owns the session; the control side (main thread)
+ * reads it under that worker's ->lock. So once the session is on the
+ * worker's list, the worker writes every field under ->lock too (except
+ * the atomic byte counts), and reads them without it.
+ */
 struct session_record {
 	char application[64];
 	char port[96];

@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,6 +55,16 @@ static struct {
 	struct cfg_addr lsn_addr[BPF_UTIL_MAX_LISTENERS];
 	int n_lsn;
 } rd;
+
+/*
+ * rd belongs to the main thread, which starts, updates (reload) and stops
+ * redirection; the workers use ->active, ->skel's maps and the listeners
+ * (redirect_exempt, redirect_claim, redirect_listener_slots). rd_lock
+ * guards those fields between the two: the main thread holds it for
+ * writing while it changes them (redirect_start, redirect_stop), a worker
+ * for reading while it uses them. The main thread reads rd without it.
+ */
+static pthread_rwlock_t rd_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* ---- endpoints --------------------------------------------------------- */
 
@@ -400,27 +411,40 @@ static bool anything_pinned(const char *dir)
 	return access(path, F_OK) == 0;
 }
 
-int redirect_start(const struct generation *gen)
+static void stop_locked(void);
+
+/* redirect_start() without the active check, under rd_lock for writing. */
+static int start_locked(const struct generation *gen)
 {
 	const struct redirect_plan *plan = gen->redirect;
 
-	if (rd.active)
-		return redirect_update(gen);
 	bpf_util_pin_dir(gen->cfg, rd.dir, sizeof(rd.dir));
 	if ((!plan || !plan->n_cgroups) && !anything_pinned(rd.dir))
 		return 0;
 	if (steer_prepare_dir(rd.dir) < 0 || load() < 0)
 		return -1;
 	if (open_listeners() < 0) {
-		redirect_stop();
+		stop_locked();
 		return -1;
 	}
 	rd.active = true;
 	if (redirect_update(gen) < 0) {
-		redirect_stop();
+		stop_locked();
 		return -1;
 	}
 	return 0;
+}
+
+int redirect_start(const struct generation *gen)
+{
+	int rc;
+
+	if (rd.active)
+		return redirect_update(gen);
+	pthread_rwlock_wrlock(&rd_lock);
+	rc = start_locked(gen);
+	pthread_rwlock_unlock(&rd_lock);
+	return rc;
 }
 
 int redirect_update(const struct generation *gen)
@@ -440,7 +464,7 @@ int redirect_update(const struct generation *gen)
 	return rc;
 }
 
-void redirect_stop(void)
+static void stop_locked(void)
 {
 	for (int i = 0; i < rd.n_lsn; i++)
 		close(rd.lsn_fd[i]);
@@ -448,6 +472,13 @@ void redirect_stop(void)
 	redirect_bpf__destroy(rd.skel);
 	rd.skel = NULL;
 	rd.active = false;
+}
+
+void redirect_stop(void)
+{
+	pthread_rwlock_wrlock(&rd_lock);
+	stop_locked();
+	pthread_rwlock_unlock(&rd_lock);
 }
 
 int redirect_unload(const char *dir, FILE *out)
@@ -487,21 +518,29 @@ int redirect_network_fds(int *out, int max)
 
 int redirect_listener_slots(struct worker *w, struct listener_slot *slots)
 {
-	return listener_share(w, slots, rd.lsn_fd, rd.lsn_addr, rd.n_lsn,
-			      PORT_INDEX_REDIRECT);
+	int n;
+
+	pthread_rwlock_rdlock(&rd_lock);
+	n = listener_share(w, slots, rd.lsn_fd, rd.lsn_addr, rd.n_lsn,
+			   PORT_INDEX_REDIRECT);
+	pthread_rwlock_unlock(&rd_lock);
+	return n;
 }
 
 int redirect_exempt(int fd)
 {
 	struct ktlsd_sk_state state = { .flags = KTLSD_SK_EXEMPT };
+	int rc = 0;
 
-	if (!rd.active)
-		return 0;
-	return bpf_map_update_elem(bpf_map__fd(rd.skel->maps.ktlsd_sk), &fd,
-				   &state, BPF_ANY);
+	pthread_rwlock_rdlock(&rd_lock);
+	if (rd.active)
+		rc = bpf_map_update_elem(bpf_map__fd(rd.skel->maps.ktlsd_sk), &fd,
+					 &state, BPF_ANY);
+	pthread_rwlock_unlock(&rd_lock);
+	return rc;
 }
 
-int redirect_claim(int fd, struct cfg_addr *orig)
+static int claim_locked(int fd, struct cfg_addr *orig)
 {
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
@@ -520,6 +559,16 @@ int redirect_claim(int fd, struct cfg_addr *orig)
 	}
 	endpoint_to_addr(&dst, orig);
 	return 0;
+}
+
+int redirect_claim(int fd, struct cfg_addr *orig)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&rd_lock);
+	rc = claim_locked(fd, orig);
+	pthread_rwlock_unlock(&rd_lock);
+	return rc;
 }
 
 int redirect_find(const struct generation *gen, const struct cfg_addr *orig)

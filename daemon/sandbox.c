@@ -165,6 +165,14 @@ static const char *const network_calls[] = {
 	"uname",			/* OpenSSL and glibc probes */
 };
 
+#ifdef __SANITIZE_THREAD__
+/* ThreadSanitizer's runtime (make SAN=thread): its background thread sleeps
+ * between checks of the process's memory. Test builds only. */
+static const char *const tsan_calls[] = {
+	"nanosleep",
+};
+#endif
+
 static void add_calls(scmp_filter_ctx ctx, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -202,6 +210,9 @@ int sandbox_seccomp(enum sandbox_profile profile)
 	if (!ctx)
 		return -1;
 	add_calls(ctx, common_calls, N(common_calls));
+#ifdef __SANITIZE_THREAD__
+	add_calls(ctx, tsan_calls, N(tsan_calls));
+#endif
 	if (profile == SANDBOX_KEYHOLDER) {
 		add_calls(ctx, keyholder_calls, N(keyholder_calls));
 	} else {

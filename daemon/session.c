@@ -413,6 +413,18 @@ static int backend_connect(struct session *s)
 	return 0;
 }
 
+/* The record's mode (and why userspace), under the lock the control side
+ * reads it with; counted in the mode's gauge. */
+static void record_mode(struct session *s, enum session_mode mode, const char *why)
+{
+	pthread_mutex_lock(&s->w->lock);
+	s->rec.mode = mode;
+	snprintf(s->rec.mode_why, sizeof(s->rec.mode_why), "%s", why);
+	pthread_mutex_unlock(&s->w->lock);
+	atomic_fetch_add(mode == MODE_KTLS ? &g_counters.sessions_ktls :
+			 &g_counters.sessions_userspace, 1);
+}
+
 /*
  * Move the record layer to the kernel, or say why it stays here. Nothing is
  * buffered inside OpenSSL at this point: read-ahead is off, so the
@@ -443,8 +455,7 @@ static int handoff(struct session *s)
 		ktls_keys_wipe(&tx);
 		ktls_keys_wipe(&rx);
 		if (rc == 0) {
-			s->rec.mode = MODE_KTLS;
-			atomic_fetch_add(&g_counters.sessions_ktls, 1);
+			record_mode(s, MODE_KTLS, "");
 			/* The kernel owns the record layer now: drop OpenSSL's
 			 * state (and its buffers) for this connection. */
 			SSL_free(s->ssl);
@@ -453,19 +464,14 @@ static int handoff(struct session *s)
 		}
 		if (rc == -ENOTRECOVERABLE) {
 			/* TX is installed but RX is not: no way back. */
-			s->rec.mode = MODE_USERSPACE;
-			atomic_fetch_add(&g_counters.sessions_userspace, 1);
+			record_mode(s, MODE_USERSPACE, why);
 			session_close(s, END_ERROR, "%s", why);
 			return -1;
 		}
 	}
 	ktls_keys_wipe(&tx);
 	ktls_keys_wipe(&rx);
-	pthread_mutex_lock(&s->w->lock);
-	s->rec.mode = MODE_USERSPACE;
-	snprintf(s->rec.mode_why, sizeof(s->rec.mode_why), "%s", why);
-	pthread_mutex_unlock(&s->w->lock);
-	atomic_fetch_add(&g_counters.sessions_userspace, 1);
+	record_mode(s, MODE_USERSPACE, why);
 	log_debug("%s %s: %s: userspace mode: %s", kind(s), s->rec.port,
 		  s->rec.peer, why);
 	return 0;

@@ -26,6 +26,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,8 +50,19 @@ enum { M_PORTS, M_SOCKS, M_GUARD, M__COUNT };
 static const char *const link_names[] = { "link", "bind4", "bind6" };
 enum { L_LOOKUP, L_BIND4, L_BIND6, L__COUNT };
 
+/*
+ * st belongs to the main thread, which starts, updates (reload) and stops
+ * steering, and reads it without a lock. The workers read two things:
+ * ->active for every backend connection (steer_active: an atomic, set once
+ * everything it stands for is in place), and the listeners when they
+ * follow a reload (steer_listener_slots), which st_lock guards: the main
+ * thread holds it for writing while it changes ->lsn_fd, ->lsn_addr and
+ * ->n_lsn, a worker for reading while it copies them.
+ */
+static pthread_rwlock_t st_lock = PTHREAD_RWLOCK_INITIALIZER;
+
 static struct {
-	bool active;
+	atomic_bool active;
 	char dir[BPF_UTIL_DIR_MAX];
 	int map_fd[M__COUNT];
 	int lsn_fd[BPF_UTIL_MAX_LISTENERS];
@@ -303,12 +316,14 @@ int steer_start(const struct ktlsd_config *cfg)
 		return -1;
 	if (open_maps(st.dir) < 0 || steer_source_setup(st.map_fd[M_GUARD]) < 0)
 		goto fail;
+	pthread_rwlock_wrlock(&st_lock);
 	st.n_lsn = bpf_util_loopback_listeners(st.map_fd[M_SOCKS], st.lsn_fd,
 					       st.lsn_addr);
-	if (st.n_lsn < 0) {
+	if (st.n_lsn < 0)
 		st.n_lsn = 0;
+	pthread_rwlock_unlock(&st_lock);
+	if (st.n_lsn == 0)
 		goto fail;
-	}
 	st.active = true;
 	if (sync_ports(cfg) < 0) {
 		steer_stop();
@@ -331,11 +346,13 @@ int steer_update(const struct ktlsd_config *cfg)
 
 void steer_stop(void)
 {
+	st.active = false;
+	pthread_rwlock_wrlock(&st_lock);
 	for (int i = 0; i < st.n_lsn; i++)
 		close(st.lsn_fd[i]);
 	st.n_lsn = 0;
+	pthread_rwlock_unlock(&st_lock);
 	close_maps();
-	st.active = false;
 }
 
 static int unload_dir(const char *dir, FILE *out)
@@ -415,7 +432,12 @@ int steer_network_fds(int *out, int max)
 
 int steer_listener_slots(struct worker *w, struct listener_slot *slots)
 {
-	return listener_share(w, slots, st.lsn_fd, st.lsn_addr, st.n_lsn, -1);
+	int n;
+
+	pthread_rwlock_rdlock(&st_lock);
+	n = listener_share(w, slots, st.lsn_fd, st.lsn_addr, st.n_lsn, -1);
+	pthread_rwlock_unlock(&st_lock);
+	return n;
 }
 
 bool steer_active(void)

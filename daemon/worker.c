@@ -301,9 +301,9 @@ static void worker_trim_memory(struct worker *w)
 
 	if (w->n_handshakes == 0 && done != w->trimmed_at) {
 		w->trimmed_at = done;
-#ifndef __SANITIZE_ADDRESS__
-		/* ASan brings its own allocator; glibc's trim would walk
-		 * arenas that do not exist there. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+		/* ASan and TSan bring their own allocators; glibc's trim
+		 * would walk arenas that do not exist there. */
 		malloc_trim(0);
 #endif
 	}

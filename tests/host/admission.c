@@ -45,9 +45,10 @@
  * the flood has connections. */
 #define FLOOD_DAEMON "workers = 2\nhandshake-timeout = 5\nmax-handshakes = 1024\n" \
 	"max-sessions = 2048\n"
-/* ASan's allocator keeps freed memory in quarantine and ktlsd does not
- * trim its heap there: only the normal build can show RSS coming back. */
-#ifdef __SANITIZE_ADDRESS__
+/* ASan's allocator keeps freed memory in quarantine, TSan's keeps it for
+ * its shadow, and ktlsd does not trim its heap under either: only the
+ * normal build can show RSS coming back. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define RSS_RETURNS 0
 #else
 #define RSS_RETURNS 1

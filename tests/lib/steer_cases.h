@@ -100,10 +100,14 @@ FIXTURE(steer) {
 	bool daemon_running;
 };
 
-/* The configuration: port P steered, and port SECOND too when non-zero. */
-static int write_conf(FIXTURE_DATA(steer) *self, int second)
+/*
+ * The configuration: port P steered unless P_PLAIN is non-zero (ktlsd then
+ * listens on P_PLAIN in front of P's service instead), and port SECOND
+ * steered too when non-zero.
+ */
+static int write_conf_ports(FIXTURE_DATA(steer) *self, int p_plain, int second)
 {
-	char extra[256] = "";
+	char extra[256] = "", listen[64];
 
 	if (second)
 		snprintf(extra, sizeof(extra),
@@ -112,6 +116,8 @@ static int write_conf(FIXTURE_DATA(steer) *self, int second)
 			 "backend = %s:%d\n"
 			 "transport = tls=1\n"
 			 "steer = yes\n", self->addr, second, self->addr, second);
+	snprintf(listen, sizeof(listen), "%s:%d", self->addr,
+		 p_plain ? p_plain : self->port);
 	return tl_write_file(self->conf,
 		"[ktlsd]\n"
 		"workers = 2\n"
@@ -125,14 +131,20 @@ static int write_conf(FIXTURE_DATA(steer) *self, int second)
 		"\n"
 		"[application Legacy]\n"
 		"[port Legacy:secure]\n"
-		"listen = %s:%d\n"
+		"listen = %s\n"
 		"backend = %s:%d\n"
 		"transport = tls=1\n"
-		"steer = yes\n"
+		"steer = %s\n"
 		"%s",
 		self->pin_base, self->dir, pki_file("server-chain.pem"),
 		pki_file("server.key"), pki_file("root.crt"),
-		self->addr, self->port, self->addr, self->port, extra);
+		listen, self->addr, self->port, p_plain ? "no" : "yes", extra);
+}
+
+/* The configuration: port P steered, and port SECOND too when non-zero. */
+static int write_conf(FIXTURE_DATA(steer) *self, int second)
+{
+	return write_conf_ports(self, 0, second);
 }
 
 FIXTURE_VARIANT(steer) {
@@ -292,6 +304,44 @@ TEST_F(steer, fail_closed_while_down_then_restart_and_unload)
 	}
 }
 
+/* A TLS session to PORT of the server host that has sent the first 8
+ * bytes of TLS_PAYLOAD; NULL on failure. */
+static SSL *half_sent_session(FIXTURE_DATA(steer) *self, int port)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = NULL;
+	int fd;
+
+	if (!ctx || SSL_CTX_load_verify_locations(ctx, pki_file("root.crt"), NULL) != 1)
+		goto out;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	fd = plain_connect(self->family, port, 5000);
+	if (fd < 0)
+		goto out;
+	ssl = SSL_new(ctx);
+	if (!ssl || !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1 ||
+	    SSL_write(ssl, TLS_PAYLOAD, 8) != 8) {
+		SSL_free(ssl);
+		close(fd);
+		ssl = NULL;
+	}
+out:
+	SSL_CTX_free(ctx);	/* the SSL keeps its own reference */
+	return ssl;
+}
+
+/* Send the rest of TLS_PAYLOAD and end the session: 0 when all went. */
+static int finish_session(SSL *ssl)
+{
+	int fd = SSL_get_fd(ssl);
+	int n = SSL_write(ssl, TLS_PAYLOAD + 8, strlen(TLS_PAYLOAD) - 8);
+
+	SSL_shutdown(ssl);
+	SSL_free(ssl);
+	close(fd);
+	return n == (int)strlen(TLS_PAYLOAD) - 8 ? 0 : -1;
+}
+
 /* Reload adds a steered port (plaintext to it stops reaching its service,
  * TLS starts working) and removes it again, without touching port P. */
 TEST_F(steer, reload_adds_and_removes_a_steered_port)
@@ -303,9 +353,8 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 			      "-CAfile", pki_file("root.crt"),
 			      "-verify_return_error", "-quiet", "-no_ign_eof", NULL };
 	char sock[600], line[256];
-	SSL_CTX *ctx;
 	SSL *est;
-	int q, fd, efd;
+	int q, fd;
 
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	snprintf(sock, sizeof(sock), "%s/control", self->dir);
@@ -323,17 +372,8 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 
 	/* A session on P, established before the reloads: half its payload
 	 * now, the rest once the second port has come and gone. */
-	ctx = SSL_CTX_new(TLS_client_method());
-	ASSERT_NE(NULL, ctx);
-	ASSERT_EQ(1, SSL_CTX_load_verify_locations(ctx, pki_file("root.crt"), NULL));
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	efd = plain_connect(self->family, self->port, 5000);
-	ASSERT_LE(0, efd);
-	est = SSL_new(ctx);
+	est = half_sent_session(self, self->port);
 	ASSERT_NE(NULL, est);
-	SSL_set_fd(est, efd);
-	ASSERT_EQ(1, SSL_connect(est));
-	ASSERT_EQ(8, SSL_write(est, TLS_PAYLOAD, 8));
 
 	/* Steered after reload: plaintext refused, TLS reaches it. */
 	ASSERT_EQ(0, write_conf(self, q));
@@ -363,11 +403,7 @@ TEST_F(steer, reload_adds_and_removes_a_steered_port)
 	tl_stop(&second);
 
 	/* The established session went on through both reloads. */
-	EXPECT_EQ(6, SSL_write(est, TLS_PAYLOAD + 8, strlen(TLS_PAYLOAD) - 8));
-	SSL_shutdown(est);
-	SSL_free(est);
-	SSL_CTX_free(ctx);
-	close(efd);
+	EXPECT_EQ(0, finish_session(est));
 	expect_service_got_tls_payload(_metadata, self);
 }
 
@@ -458,6 +494,50 @@ TEST_F(steer, only_the_configured_local_address_is_taken_over)
 	/* The configured address still is taken over. */
 	EXPECT_EQ(0, tls_client(_metadata, self));
 	expect_service_got_tls_payload(_metadata, self);
+}
+
+/*
+ * Steering that a reload starts while the workers serve: the first
+ * configuration steers nothing (ktlsd listens on port Q in front of P's
+ * service) and a session through Q is open; a reload then steers P. The
+ * main thread sets steering up while workers consult it for every backend
+ * connection, so under ThreadSanitizer (make test-tsan) an unguarded
+ * access between them stops the daemon and fails this test. P is served
+ * through ktlsd after the reload, and the session through Q goes on.
+ */
+TEST_F(steer, reload_starts_steering_under_a_session)
+{
+	char bin[512], sock[600], out[600];
+	const char *reload[] = { bin, "-s", sock, "reload", NULL };
+	SSL *est;
+	int q = pki_free_port();
+
+	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
+	snprintf(sock, sizeof(sock), "%s/control", self->dir);
+	snprintf(out, sizeof(out), "%s/unload", self->dir);
+	/* Start over with nothing steered. */
+	ASSERT_EQ(0, tl_stop(&self->daemon));
+	self->daemon_running = false;
+	ASSERT_EQ(0, run_unload(self->conf, out));
+	ASSERT_EQ(0, write_conf_ports(self, q, 0));
+	ASSERT_EQ(0, tl_write_file(self->log, "%s", ""));
+	ASSERT_EQ(0, start_daemon(self));
+	ASSERT_EQ(0, tl_file_contains(self->log, "sk_lookup program pinned"));
+
+	est = half_sent_session(self, q);
+	ASSERT_NE(NULL, est);
+
+	ASSERT_EQ(0, write_conf(self, 0));
+	ASSERT_EQ(0, tl_run(reload, NULL, self->out, self->err, 20000));
+	EXPECT_EQ(1, tl_file_contains(self->log, "sk_lookup program pinned"));
+	EXPECT_EQ(0, tls_client(_metadata, self));
+	expect_service_got_tls_payload(_metadata, self);
+
+	EXPECT_EQ(0, finish_session(est));
+	expect_service_got_tls_payload(_metadata, self);
+	/* A clean exit: under a sanitizer, a report is a failure too. */
+	EXPECT_EQ(0, tl_stop(&self->daemon));
+	self->daemon_running = false;
 }
 
 /*
