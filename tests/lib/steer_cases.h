@@ -179,6 +179,7 @@ static int start_daemon(FIXTURE_DATA(steer) *self)
 FIXTURE_SETUP(steer)
 {
 	ASSERT_NE(NULL, pki_dir());
+	tl_sweep_stale_pins();
 	ASSERT_EQ(0, tl_two_hosts(&self->hosts, NULL));
 	self->dir = tl_tmpdir();
 	ASSERT_NE(NULL, self->dir);

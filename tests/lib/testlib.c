@@ -95,6 +95,24 @@ void tl_rmtree(const char *dir)
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+void tl_sweep_stale_pins(void)
+{
+	DIR *d = opendir("/sys/fs/bpf");
+	struct dirent *de;
+	char path[PATH_MAX];
+	int pid;
+
+	while (d && (de = readdir(d))) {
+		if (sscanf(de->d_name, "ktlsd-%*[a-z]-%d", &pid) != 1 || pid <= 1 ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/bpf/%s", de->d_name);
+		tl_rmtree(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void redirect(int to, const char *path, int flags)
 {
 	int fd = open(path ? path : "/dev/null", flags, 0600);

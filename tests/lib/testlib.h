@@ -25,6 +25,14 @@ const char *tl_build_dir(void);
 /* A new private directory under /tmp; removed by tl_rmtree(). */
 char *tl_tmpdir(void);
 void tl_rmtree(const char *dir);
+/*
+ * Remove the pin directories /sys/fs/bpf/ktlsd-TAG-PID... that test (and
+ * bench) runs left behind when their process PID died without a teardown
+ * (a harness timeout kills it). Their links stay attached until then, the
+ * steering guards to the root cgroup, which takes at most 64 programs per
+ * hook. Directories of live processes are left alone.
+ */
+void tl_sweep_stale_pins(void);
 
 /* Start ARGV (NULL-terminated) with stdout on a pipe and stderr to LOG. */
 int tl_spawn(struct tl_proc *p, const char *const argv[], const char *log);
