@@ -393,7 +393,7 @@ pid_t keyholder_spawn(int load_fd, uid_t uid, gid_t gid)
 	if (CRYPTO_secure_malloc_init(4 << 20, 32) != 1)
 		log_warn("key holder: no secure heap (RLIMIT_MEMLOCK?); keys stay in "
 			 "ordinary memory, which core dumps exclude (not dumpable)");
-	if (getuid() == 0 && sandbox_drop_privileges(uid, gid) < 0) {
+	if (sandbox_drop_privileges(uid, gid) < 0) {
 		log_err("key holder: cannot drop privileges: %s", strerror(errno));
 		_exit(1);
 	}

@@ -359,7 +359,7 @@ static int run(const char *path, int workers)
 	/* Start-up is over: the parent keeps only what reloads and children
 	 * need, and nothing of it can be dumped. */
 	sandbox_not_dumpable();
-	if (getuid() == 0 && sandbox_limit_parent() < 0)
+	if (sandbox_limit_parent() < 0)
 		log_warn("cannot limit the capabilities: %s", strerror(errno));
 	log_notice("ready: %d secure port(s), %d worker(s)", gen->cfg->n_ports,
 		   workers);

@@ -285,7 +285,7 @@ static void __attribute__((noreturn)) child_main(int chan, int signer,
 	/* The keys are the parent's to release; ours are only references. */
 	keyproxy_set_release_hook(NULL);
 	child_take_signer(signer);
-	if (confine && sandbox_drop_privileges(net_uid, net_gid) < 0) {
+	if (sandbox_drop_privileges(net_uid, net_gid) < 0) {
 		log_err("network process: cannot drop privileges: %s",
 			strerror(errno));
 		_exit(3);

@@ -94,8 +94,12 @@ int sandbox_drop_privileges(uid_t uid, gid_t gid)
 	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			break;
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0)
+	/* Started as root: become UID. Started as that user already (a unit
+	 * with User= and AmbientCapabilities=): keep it; the capabilities
+	 * still go below. */
+	if (getuid() == 0 &&
+	    (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	     setresuid(uid, uid, uid) < 0))
 		return -1;
 	if (syscall(SYS_capset, &hdr, none) < 0)
 		return -1;

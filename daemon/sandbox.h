@@ -24,7 +24,8 @@ void sandbox_set_title(const char *role);
 int sandbox_lookup_user(const char *name, uid_t *uid, gid_t *gid, char *err,
 			size_t errlen);
 /*
- * Become UID/GID with no supplementary groups, no capabilities (effective,
+ * Become UID/GID (when root; any other user stays itself) with no
+ * supplementary groups, no capabilities (effective,
  * permitted, inheritable, ambient, and the bounding set where CAP_SETPCAP
  * allows), no_new_privs and not dumpable. -1 with errno on failure: the
  * caller must then exit, never go on privileged.
