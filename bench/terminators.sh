@@ -22,6 +22,8 @@ workers = 1
 offload = auto
 max-handshakes = 4096
 control-socket = $W/ktlsd.control
+# The throwaway key is shared with nginx, whose workers read it as nobody.
+allow-insecure-key-permissions = yes
 [security]
 certificate = $CERT
 certificate-key = $KEY

@@ -26,6 +26,7 @@
 #include <openssl/ui.h>
 #include <openssl/x509.h>
 
+#include "fdmsg.h"
 #include "keyholder.h"
 #include "log.h"
 #include "sandbox.h"
@@ -41,53 +42,19 @@ static int send_msg(int fd, uint32_t type, uint32_t id, const void *payload,
 		    size_t len, int pass_fd)
 {
 	struct kh_hdr h = { .type = type, .id = id, .len = (uint32_t)len };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
-	union {
-		struct cmsghdr c;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 
-	if (pass_fd >= 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		ctl.c.cmsg_level = SOL_SOCKET;
-		ctl.c.cmsg_type = SCM_RIGHTS;
-		ctl.c.cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(&ctl.c), &pass_fd, sizeof(int));
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+	return fdmsg_send(fd, &h, sizeof(h), payload, len, pass_fd);
 }
 
 /* One message; *PASSED gets a passed descriptor (or -1). Returns the
  * payload length, -1 at EOF or on an error, -2 for a malformed message. */
 static ssize_t recv_msg(int fd, struct kh_msg *m, int *passed)
 {
-	union {
-		struct cmsghdr c;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { m, sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
-	struct cmsghdr *c;
-	ssize_t n;
+	ssize_t n = fdmsg_recv(fd, m, sizeof(*m), passed);
 
-	*passed = -1;
-	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
+	if (n == -1)
 		return -1;
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)) && *passed < 0)
-			memcpy(passed, CMSG_DATA(c), sizeof(int));
-	}
-	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-	    n < (ssize_t)sizeof(m->h) || m->h.len != (size_t)n - sizeof(m->h))
+	if (n < (ssize_t)sizeof(m->h) || m->h.len != (size_t)n - sizeof(m->h))
 		return -2;
 	return (ssize_t)m->h.len;
 }

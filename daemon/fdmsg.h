@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One message on a SOCK_SEQPACKET socketpair between ktlsd's processes, with
+ * at most one descriptor riding along (SCM_RIGHTS). Used by the key holder's
+ * channels (keyholder.c) and the network processes' (netproc.c); each of
+ * them defines its own header and checks its own lengths.
+ */
+#ifndef KTLSD_FDMSG_H
+#define KTLSD_FDMSG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* HDR then PAYLOAD as one message, PASS_FD (-1: none) attached. 0 or -1. */
+int fdmsg_send(int fd, const void *hdr, size_t hdr_len, const void *payload,
+	       size_t len, int pass_fd);
+/*
+ * One message into BUF (CAP bytes); *PASSED gets an attached descriptor or
+ * -1. Returns the message's length, -1 at EOF or on an error (a receive
+ * timeout included), -2 when it was truncated (then nothing is passed).
+ */
+ssize_t fdmsg_recv(int fd, void *buf, size_t cap, int *passed);
+
+#endif
