@@ -64,6 +64,7 @@ static ssize_t recv_msg(int fd, struct kh_msg *m, int *passed)
 struct held_key {
 	uint32_t id;
 	EVP_PKEY *key;
+	EVP_PKEY_CTX *ctx;	/* reused: sign_init resets it per request */
 };
 
 static struct held_key *held;
@@ -84,6 +85,7 @@ static void forget_key(uint32_t id)
 
 	if (!k)
 		return;
+	EVP_PKEY_CTX_free(k->ctx);
 	EVP_PKEY_free(k->key);	/* providers wipe key material on free */
 	*k = held[--n_held];
 }
@@ -200,8 +202,33 @@ static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
 		EVP_PKEY_free(key);
 		_exit(1);
 	}
-	held[n_held++] = (struct held_key){ m->h.id, key };
+	held[n_held++] = (struct held_key){ m->h.id, key,
+					    EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL) };
 	send_msg(fd, KH_OK, m->h.id, der, (size_t)dlen, -1);
+}
+
+/* The digests a TLS signature may use, fetched once. */
+static const EVP_MD *allowed_digest(const char *name)
+{
+	static const char *const names[] = {
+		"SHA1", "SHA2-224", "SHA2-256", "SHA2-384", "SHA2-512",
+	};
+	static EVP_MD *fetched[sizeof(names) / sizeof(names[0])];
+	EVP_MD *md = EVP_MD_fetch(NULL, name, NULL);
+	const EVP_MD *found = NULL;
+
+	for (size_t i = 0; md && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!EVP_MD_is_a(md, names[i]))
+			continue;
+		if (!fetched[i]) {
+			fetched[i] = md;	/* kept for the process's life */
+			md = NULL;
+		}
+		found = fetched[i];
+		break;
+	}
+	EVP_MD_free(md);
+	return found;
 }
 
 /* Check a signing request completely, then sign. */
@@ -211,8 +238,7 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 	struct held_key *k = find_key(m->h.id);
 	unsigned char sig[KH_MAX_PAYLOAD];
 	size_t siglen = sizeof(sig);
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_MD *md = NULL;
+	const EVP_MD *md = NULL;
 	bool rsa;
 
 	if (kh_selftest)
@@ -222,46 +248,39 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 		return;
 	}
 	memcpy(&req, m->payload, sizeof(req));
-	if (!k) {
+	if (!k || !k->ctx) {
 		reply_error(fd, m->h.id, "no key %u", m->h.id);
 		return;
 	}
 	if (!memchr(req.digest_name, '\0', sizeof(req.digest_name)) ||
-	    !(md = EVP_MD_fetch(NULL, req.digest_name, NULL)) ||
-	    !(EVP_MD_is_a(md, "SHA1") || EVP_MD_is_a(md, "SHA2-224") ||
-	      EVP_MD_is_a(md, "SHA2-256") || EVP_MD_is_a(md, "SHA2-384") ||
-	      EVP_MD_is_a(md, "SHA2-512")) ||
+	    !(md = allowed_digest(req.digest_name)) ||
 	    req.tbs_len != (uint32_t)EVP_MD_get_size(md)) {
 		reply_error(fd, m->h.id, "digest refused");
-		goto out;
+		return;
 	}
 	rsa = EVP_PKEY_is_a(k->key, "RSA");
 	if (rsa && req.rsa_padding != RSA_PKCS1_PADDING &&
 	    req.rsa_padding != RSA_PKCS1_PSS_PADDING) {
 		reply_error(fd, m->h.id, "RSA padding %d refused", req.rsa_padding);
-		goto out;
+		return;
 	}
 	if (rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
 	    req.pss_saltlen != RSA_PSS_SALTLEN_DIGEST &&
 	    req.pss_saltlen != (int32_t)req.tbs_len) {
 		reply_error(fd, m->h.id, "PSS salt length %d refused", req.pss_saltlen);
-		goto out;
+		return;
 	}
-	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->key, NULL);
-	if (!ctx || EVP_PKEY_sign_init(ctx) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(ctx, md) != 1 ||
-	    (rsa && EVP_PKEY_CTX_set_rsa_padding(ctx, req.rsa_padding) != 1) ||
+	if (EVP_PKEY_sign_init(k->ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(k->ctx, md) != 1 ||
+	    (rsa && EVP_PKEY_CTX_set_rsa_padding(k->ctx, req.rsa_padding) != 1) ||
 	    (rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, req.pss_saltlen) != 1) ||
-	    EVP_PKEY_sign(ctx, sig, &siglen, req.tbs, req.tbs_len) != 1) {
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(k->ctx, req.pss_saltlen) != 1) ||
+	    EVP_PKEY_sign(k->ctx, sig, &siglen, req.tbs, req.tbs_len) != 1) {
 		ERR_clear_error();
 		reply_error(fd, m->h.id, "signing failed");
-		goto out;
+		return;
 	}
 	send_msg(fd, KH_OK, m->h.id, sig, siglen, -1);
-out:
-	EVP_PKEY_CTX_free(ctx);
-	EVP_MD_free(md);
 }
 
 #define KH_MAX_SIGNERS 64	/* live network processes: a handful */

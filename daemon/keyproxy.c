@@ -382,7 +382,8 @@ static int kp_digest_sign_init(void *ctx, const char *mdname, void *keydata,
 		return 0;
 	if (!mdname || !*mdname)
 		mdname = "SHA256";
-	md = EVP_MD_fetch(NULL, mdname, "provider=default");
+	/* The default provider's: it is the preferred one (keyproxy_init). */
+	md = EVP_MD_fetch(NULL, mdname, NULL);
 	if (!md || EVP_MD_get_size(md) > KH_MAX_DIGEST) {
 		EVP_MD_free(md);
 		return 0;
