@@ -229,6 +229,7 @@ void mainloop_del(struct main_source *src)
 }
 
 static bool stopping;
+static bool failed;	/* stopping because no network process can run */
 
 /* Children that ended: the key holder and the serving network process
  * are started again at once. */
@@ -247,10 +248,21 @@ static void reap_children(void)
 		else
 			snprintf(how, sizeof(how), "exited with status %d",
 				 WEXITSTATUS(st));
-		if (keystore_child_exited(pid, how))
+		if (keystore_child_exited(pid, how)) {
 			netproc_new_signers();
-		else if (!netproc_child_exited(pid, how))
+			continue;
+		}
+		switch (netproc_child_exited(pid, how)) {
+		case 0:
 			log_notice("child %d %s", (int)pid, how);
+			break;
+		case -1:
+			/* Serving nothing while looking alive helps nobody:
+			 * stop, so that the service manager restarts us. */
+			log_err("no network process: stopping (exit 3)");
+			stopping = failed = true;
+			break;
+		}
 	}
 }
 
@@ -284,6 +296,7 @@ static int run(const char *path, int workers)
 	struct main_source sig_src = { .cb = on_signal, .fd = -1 };
 	char why[512];
 	sigset_t mask;
+	bool ready = false;
 	int rc = 3;
 
 	g_daemon.config_path = path;
@@ -384,15 +397,16 @@ static int run(const char *path, int workers)
 		}
 	}
 	sd_notify(0, "STOPPING=1");
-	rc = 0;
+	rc = failed ? 3 : 0;
+	ready = true;
 out:
-	if (rc)
+	if (rc && !ready)
 		log_err("not started: everything it had taken is released (exit 3)");
 	control_stop();
 	netproc_stop_all();
 	redirect_stop();
 	steer_stop();
-	steer_finish(rc != 0);
+	steer_finish(!ready);	/* only a start that failed gives its pins back */
 	listeners_close_all();
 	generation_install(NULL);
 	keystore_stop();

@@ -34,6 +34,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -392,25 +393,42 @@ int netproc_start(char *err, size_t errlen)
 	return 0;
 }
 
-bool netproc_child_exited(pid_t pid, const char *how)
+/* More replacements than this within RESTART_WINDOW_S seconds is a crash
+ * loop: better exit and let the service manager say so. */
+#define RESTART_BURST		5
+#define RESTART_WINDOW_S	10
+
+int netproc_child_exited(pid_t pid, const char *how)
 {
+	static time_t recent[RESTART_BURST];
+	static int next;
 	struct netproc *p = slot_of(pid);
 	char err[256];
 	bool was_serving;
+	time_t now = time(NULL);
 
 	if (!p)
-		return false;
+		return 0;
 	was_serving = !p->draining;
 	forget(p);
 	if (!was_serving) {
 		log_info("network process %d (draining) %s", (int)pid, how);
-		return true;
+		return 1;
 	}
 	log_err("network process %d %s: starting a new one; its sessions and "
 		"handshakes in flight are lost", (int)pid, how);
-	if (spawn(err, sizeof(err)) < 0)
+	if (recent[next] && now - recent[next] < RESTART_WINDOW_S) {
+		log_err("network processes died %d times within %d s: giving up",
+			RESTART_BURST, RESTART_WINDOW_S);
+		return -1;
+	}
+	recent[next] = now;
+	next = (next + 1) % RESTART_BURST;
+	if (spawn(err, sizeof(err)) < 0) {
 		log_err("cannot start a new network process: %s", err);
-	return true;
+		return -1;
+	}
+	return 1;
 }
 
 void netproc_new_signers(void)

@@ -20,8 +20,9 @@ int netproc_setup(const char *user, int workers, char *err, size_t errlen);
  * serves; then every older one drains. -1 with a sentence in ERR. */
 int netproc_start(char *err, size_t errlen);
 /* PID has exited (HOW says how): forget it, and replace it if it was the
- * one serving. True when PID was a network process. */
-bool netproc_child_exited(pid_t pid, const char *how);
+ * one serving. 0: PID was no network process; 1: handled; -1: the serving
+ * one could not be replaced (or died too often): the daemon should stop. */
+int netproc_child_exited(pid_t pid, const char *how);
 /* The key holder was restarted: give every network process a new sign
  * channel. */
 void netproc_new_signers(void);
