@@ -14,7 +14,6 @@
 #ifndef KTLSD_PRIVSEP_CASES_H
 #define KTLSD_PRIVSEP_CASES_H
 #include <ctype.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -41,38 +40,24 @@ static void __attribute__((constructor)) make_pki_once(void)
 /* The child of PARENT whose command line starts with TITLE, or 0. */
 static pid_t child_titled(pid_t parent, const char *title)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
+	pid_t kids[32];
+	int n = tl_children(parent, kids, 32);
 
-	while (d && (e = readdir(d)) && !found) {
-		char path[300], buf[512];
-		pid_t pid = (pid_t)atoi(e->d_name);
+	for (int i = 0; i < n; i++) {
+		char path[64], buf[256] = "";
 		FILE *f;
 
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", kids[i]);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		while (fgets(buf, sizeof(buf), f))
-			if (!strncmp(buf, "PPid:", 5) && atoi(buf + 5) == parent)
-				found = pid;
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
 		fclose(f);
-		if (!found)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-		f = fopen(path, "r");
-		if (!f || !fgets(buf, sizeof(buf), f) ||
-		    strncmp(buf, title, strlen(title)))
-			found = 0;
-		if (f)
-			fclose(f);
+		if (!strncmp(buf, title, strlen(title)))
+			return kids[i];
 	}
-	if (d)
-		closedir(d);
-	return found;
+	return 0;
 }
 
 /* Wait (bounded) for a child titled TITLE other than NOT. */
