@@ -33,16 +33,17 @@ static const char *key_file(const char *name)
 	return p;
 }
 
-/* A self-signed certificate for server.test with a key made by ALG. */
+/* A self-signed certificate NAME.crt for server.test, its key NAME.key
+ * made by the openssl req options NEWKEY (NULL-terminated). */
 static int make_cert(const char *name, const char *const *newkey)
 {
-	char key[32], crt[32];
-	const char *argv[16] = { "openssl", "req", "-x509" };
+	char key[128], crt[128];
+	const char *argv[24] = { "openssl", "req", "-x509" };
 	int n = 3;
 
-	snprintf(key, sizeof(key), "%s.key", name);
-	snprintf(crt, sizeof(crt), "%s.crt", name);
-	for (; *newkey; newkey++)
+	snprintf(key, sizeof(key), "%s/%s.key", key_dir, name);
+	snprintf(crt, sizeof(crt), "%s/%s.crt", key_dir, name);
+	for (; *newkey && n < 12; newkey++)
 		argv[n++] = *newkey;
 	argv[n++] = "-nodes";
 	argv[n++] = "-days";
@@ -50,13 +51,13 @@ static int make_cert(const char *name, const char *const *newkey)
 	argv[n++] = "-subj";
 	argv[n++] = "/CN=server.test";
 	argv[n++] = "-keyout";
-	argv[n++] = strdup(key_file(key));
+	argv[n++] = key;
 	argv[n++] = "-out";
-	argv[n++] = strdup(key_file(crt));
+	argv[n++] = crt;
 	argv[n] = NULL;
 	if (tl_run(argv, NULL, NULL, NULL, 60000) != 0)
 		return -1;
-	return chmod(key_file(key), 0600);
+	return chmod(key, 0600);
 }
 
 /* Once, before the cases fork. */
