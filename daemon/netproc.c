@@ -417,18 +417,20 @@ int netproc_child_exited(pid_t pid, const char *how)
 	}
 	log_err("network process %d %s: starting a new one; its sessions and "
 		"handshakes in flight are lost", (int)pid, how);
-	if (recent[next] && now - recent[next] < RESTART_WINDOW_S) {
-		log_err("network processes died %d times within %d s: giving up",
-			RESTART_BURST, RESTART_WINDOW_S);
-		return -1;
-	}
-	recent[next] = now;
-	next = (next + 1) % RESTART_BURST;
-	if (spawn(err, sizeof(err)) < 0) {
+	/* A replacement that fails to start counts as one more death. */
+	for (;;) {
+		if (recent[next] && now - recent[next] < RESTART_WINDOW_S) {
+			log_err("network processes died %d times within %d s: "
+				"giving up", RESTART_BURST, RESTART_WINDOW_S);
+			return -1;
+		}
+		recent[next] = now;
+		next = (next + 1) % RESTART_BURST;
+		if (spawn(err, sizeof(err)) == 0)
+			return 1;
 		log_err("cannot start a new network process: %s", err);
-		return -1;
+		now = time(NULL);
 	}
-	return 1;
 }
 
 void netproc_new_signers(void)

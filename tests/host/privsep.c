@@ -12,16 +12,21 @@
  */
 TEST_F(privsep, a_crash_loop_stops_the_daemon_with_exit_3)
 {
-	pid_t net = 0;
+	pid_t net = 0, done = 0;
 	int st = -1;
 
 	start(_metadata, self, NULL);
-	for (int i = 0; i < 6; i++) {
+	/* Kill each new network process until the daemon gives up (a kill
+	 * that lands while one starts counts too, so it may take fewer). */
+	for (int i = 0; i < 12 && !done; i++) {
 		net = wait_child(self->daemon.pid, "ktlsd: network", net);
-		ASSERT_LT(0, net);
-		ASSERT_EQ(0, kill(net, SIGKILL));
+		if (net > 0)
+			kill(net, SIGKILL);
+		done = waitpid(self->daemon.pid, &st, net > 0 ? WNOHANG : 0);
 	}
-	ASSERT_EQ(self->daemon.pid, waitpid(self->daemon.pid, &st, 0));
+	if (!done)
+		done = waitpid(self->daemon.pid, &st, 0);
+	ASSERT_EQ(self->daemon.pid, done);
 	self->daemon.pid = 0;
 	EXPECT_TRUE(WIFEXITED(st));
 	EXPECT_EQ(3, WEXITSTATUS(st));

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +170,8 @@ void pki_peer_stop(struct pki_peer *p)
 	p->in_fd = p->out_fd = -1;
 }
 
-int pki_free_port(void)
+/* One port the kernel gives for bind(0), or -1. */
+static int kernel_free_port(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -183,6 +185,30 @@ int pki_free_port(void)
 		port = ntohs(sa.sin_port);
 	close(fd);
 	return port;
+}
+
+int pki_free_port(void)
+{
+	/* The kernel may give the port it gave a moment ago once that socket
+	 * is closed: a test asking for two ports would get one twice. Ports
+	 * already handed out by this process are skipped. */
+	static int given[64];
+	static unsigned int n_given;
+
+	for (int tries = 0; tries < 100; tries++) {
+		int port = kernel_free_port();
+		bool seen = false;
+
+		if (port < 0)
+			return -1;
+		for (unsigned int i = 0; i < n_given && i < 64; i++)
+			seen |= given[i] == port;
+		if (seen)
+			continue;
+		given[n_given++ % 64] = port;
+		return port;
+	}
+	return -1;
 }
 
 int pki_write_port_conf(const char *path, const struct pki_port_conf *c)
