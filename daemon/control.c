@@ -166,6 +166,14 @@ static bool in_group(uid_t uid, gid_t pgid, gid_t want)
 	return false;
 }
 
+/*
+ * Root, the daemon's own user (ExecReload= runs ktlsctl as the unit's
+ * User=) and control-group members. The children run as that same user
+ * under the packaged unit, but cannot get here: the network process's
+ * filter allows no AF_UNIX socket but datagrams (which cannot connect to
+ * this SOCK_SEQPACKET socket) and no fork, the key holder's no socket()
+ * at all (sandbox.c).
+ */
 static bool authorised(const struct ucred *cred)
 {
 	if (cred->uid == 0 || cred->uid == geteuid())
@@ -297,11 +305,12 @@ static int replace_stale_socket(const struct sockaddr_un *sun)
 
 /*
  * bind() with the control group as effective group: the socket file is
- * then created in that group. chown() to a group root is not in needs
- * CAP_CHOWN, which the packaged unit does not grant; changing the
- * effective gid needs CAP_SETGID, which it does (for the children). Where
- * setegid() is refused, control_start() falls back to chown(). Runs
- * before any other thread exists, so the switch affects no one else.
+ * then created in that group. That needs CAP_SETGID (root started by
+ * hand); chown() to a group root is not in would need CAP_CHOWN. The
+ * packaged unit runs as ktlsd with neither: setegid() is refused and
+ * control_start() falls back to chown(), which needs no capability for a
+ * group the user is a member of (SupplementaryGroups=). Runs before any
+ * other thread exists, so the switch affects no one else.
  */
 static int bind_in_group(int fd, const struct sockaddr_un *sun)
 {
@@ -373,11 +382,18 @@ int control_start(const struct ktlsd_config *cfg)
 	/* From here on the file is ours: control_stop() removes it. */
 	ctl.src.cb = on_listen;
 	ctl.src.fd = fd;
-	if (chmod(path, 0660) < 0 ||
-	    (ctl.have_group && lstat(path, &st) == 0 && st.st_gid != ctl.gid &&
-	     chown(path, (uid_t)-1, ctl.gid) < 0) ||
-	    listen(fd, 16) < 0) {
+	if (chmod(path, 0660) < 0 || listen(fd, 16) < 0) {
 		log_err("control-socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (ctl.have_group && lstat(path, &st) == 0 && st.st_gid != ctl.gid &&
+	    chown(path, (uid_t)-1, ctl.gid) < 0) {
+		/* Not root: chown() to a group needs membership of it. */
+		log_err("control-socket %s: cannot give it to control-group %s: %s%s",
+			path, cfg->daemon.control_group, strerror(errno),
+			geteuid() ? "; the daemon's user must be a member of that "
+				    "group (systemd: SupplementaryGroups= in a "
+				    "drop-in, 'systemctl edit ktlsd')" : "");
 		return -1;
 	}
 	if (mainloop_add(&ctl.src, EPOLLIN) < 0) {

@@ -30,6 +30,7 @@
  * touches the table below.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -285,6 +286,16 @@ int netproc_setup(const char *user, int workers, char *err, size_t errlen)
 	if (confine && sandbox_lookup_user(user && *user ? user : "ktlsd",
 					   &net_uid, &net_gid, err, errlen) < 0)
 		return -1;
+	/* Started as an unprivileged user (the packaged unit's User=): the
+	 * children stay that user, whatever [ktlsd] user names. */
+	if (!confine && user && *user) {
+		struct passwd *pw = getpwnam(user);
+
+		if (!pw || pw->pw_uid != getuid())
+			log_warn("[ktlsd] user = %s: not used: ktlsd was started as "
+				 "uid %u, not as root, and its children keep that uid",
+				 user, (unsigned int)getuid());
+	}
 	/* Only the network processes may bind the steering's backend source
 	 * addresses. */
 	steer_set_worker_uid(confine ? net_uid : getuid());

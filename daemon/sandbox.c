@@ -20,7 +20,9 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <seccomp.h>
 
@@ -151,7 +153,8 @@ static const char *const network_calls[] = {
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
 	"poll", "ppoll",
 	"accept4", "accept",		/* the listeners the parent bound */
-	"socket", "connect",		/* the backend and TLS client side */
+	"connect",			/* the backend and TLS client side;
+					 * socket() is filtered below */
 	"bind",				/* IP_BIND_ADDRESS_NO_PORT source */
 	"getsockname", "getpeername",
 	"setsockopt", "getsockopt",	/* TCP_ULP tls, TLS_TX/RX, timeouts */
@@ -161,7 +164,7 @@ static const char *const network_calls[] = {
 	"timerfd_create", "timerfd_settime", "timerfd_gettime",
 	"eventfd2",			/* waking workers */
 	"signalfd4",
-	"clone", "clone3", "set_robust_list", "rseq",	/* worker threads */
+	"set_robust_list", "rseq",	/* worker threads; clone() below */
 	"sched_yield", "sched_getaffinity",
 	"dup", "dup3",
 	"getrlimit", "prlimit64",
@@ -201,6 +204,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 }
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+/* The type bits of socket()'s second argument, without SOCK_NONBLOCK and
+ * SOCK_CLOEXEC. */
+#define SOCK_TYPE_MASK 0xf
 #define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE)
 
 int sandbox_seccomp(enum sandbox_profile profile)
@@ -231,6 +237,24 @@ int sandbox_seccomp(enum sandbox_profile profile)
 				 SCMP_A1(SCMP_CMP_MASKED_EQ, WRITE_FLAGS, 0));
 	}
 	if (profile == SANDBOX_NETWORK) {
+		/* Threads, never a new process: clone() with CLONE_THREAD
+		 * only. clone3() passes its flags in memory, which a filter
+		 * cannot read: ENOSYS, and glibc falls back to clone(). */
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+		seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+		/* TCP to clients and services over IPv4 and IPv6; of local
+		 * sockets only datagrams, the journal's (the access log).
+		 * Under the packaged unit the parent runs as the same user,
+		 * and its control socket (SOCK_SEQPACKET) must stay out of
+		 * reach: a datagram socket cannot connect to it. */
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				 SCMP_A0(SCMP_CMP_EQ, AF_INET));
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				 SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+				 SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+				 SCMP_A1(SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, SOCK_DGRAM));
 		/* bpf() on the maps the parent handed over (the redirect's
 		 * per-connection entries), never a new map or program: the
 		 * element commands only. */
@@ -288,27 +312,33 @@ void sandbox_selftest_violate(void)
 }
 
 /*
- * The parent keeps root but only these capabilities, each for a reason:
+ * The parent keeps only these capabilities, each for a reason:
  *   CAP_NET_BIND_SERVICE  a reload may add a listen port below 1024
  *   CAP_NET_ADMIN         attaching the eBPF programs to a network namespace
- *   CAP_BPF, CAP_SYS_ADMIN  loading, pinning and updating the eBPF programs
- *                         and maps, attaching to cgroups (Linux < 5.8 and
- *                         bpffs pinning want CAP_SYS_ADMIN)
- *   CAP_PERFMON           pointer-carrying maps for the eBPF programs
+ *                         and to cgroups, sockmaps, the steering's source
+ *                         address on lo
+ *   CAP_BPF               loading, pinning and updating the eBPF programs
+ *                         and maps
+ *   CAP_PERFMON           the verifier's full view of pointers (map lookups
+ *                         in the programs)
  *   CAP_DAC_READ_SEARCH   reading rotated certificates and keys owned by
  *                         another user (opening only; the bytes of a key
  *                         file are read by the key holder)
+ * Started as root (by hand), also:
  *   CAP_SETUID, CAP_SETGID, CAP_SETPCAP  starting a child as the
  *                         unprivileged user with an empty bounding set
  *   CAP_KILL              stopping children that run as that user
  *   CAP_CHOWN             the control socket's group
- * Everything else (modules, ptrace, raw I/O, mount, time, reboot...) leaves
- * the effective, permitted and bounding sets at start.
+ * The packaged unit runs the parent as that user already (User=ktlsd, the
+ * first five as ambient capabilities): its children keep the uid, and the
+ * last five are not granted at all. Everything else (modules, ptrace, raw
+ * I/O, mount, time, reboot, CAP_SYS_ADMIN...) leaves the effective,
+ * permitted and bounding sets at start, where the bounding set may be cut.
  */
 static const int parent_caps[] = {
-	CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN,
-	CAP_PERFMON, CAP_DAC_READ_SEARCH, CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
-	CAP_KILL, CAP_CHOWN,
+	CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON,
+	CAP_DAC_READ_SEARCH, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_KILL,
+	CAP_CHOWN,
 };
 
 int sandbox_limit_parent(void)

@@ -37,7 +37,7 @@ void sandbox_not_dumpable(void);
  * KTLSD_SECCOMP=trap in the environment names the call on stderr first). */
 int sandbox_seccomp(enum sandbox_profile profile);
 
-/* The parent: keep root, drop every capability not on its list (see
+/* The parent: drop every capability not on its list (see
  * sandbox.c for the list and the reason for each). */
 int sandbox_limit_parent(void);
 /* KTLSD_SECCOMP_SELFTEST names ROLE and it was not taken yet (parent). */
