@@ -99,10 +99,7 @@ static const char *field(const struct entry *e, const char *key)
 }
 
 FIXTURE(access) {
-	char *dir;
-	char conf[512], log[512];
-	struct tl_proc echo, daemon;
-	int echo_port, port;
+	PKI_ECHO_PORT_IN_FIXTURE;
 	SSL_CTX *ctx;		/* presents client.test's certificate */
 };
 
@@ -110,12 +107,7 @@ FIXTURE_SETUP(access)
 {
 	signal(SIGPIPE, SIG_IGN);
 	ASSERT_NE(NULL, pki_dir());
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = pki_free_port();
+	ASSERT_EQ(0, pki_echo_port_prepare(&self->base));
 	self->ctx = SSL_CTX_new(TLS_client_method());
 	ASSERT_NE(NULL, self->ctx);
 	ASSERT_EQ(1, SSL_CTX_load_verify_locations(self->ctx, pki_file("root.crt"),
@@ -143,7 +135,7 @@ static int start_daemon(FIXTURE_DATA(access) *self, const char *daemon_lines)
 {
 	if (tl_write_file(self->conf,
 		"[ktlsd]\n"
-		"control-socket = %s/control\n"
+		"control-socket = %s\n"
 		"%s"
 		"[security]\n"
 		"certificate = %s\n"
@@ -153,7 +145,7 @@ static int start_daemon(FIXTURE_DATA(access) *self, const char *daemon_lines)
 		"listen = 127.0.0.1:%d\n"
 		"backend = 127.0.0.1:%d\n"
 		"transport = tls=1;tls-mutual=1\n",
-		self->dir, daemon_lines, pki_file("server-chain.pem"),
+		self->control, daemon_lines, pki_file("server-chain.pem"),
 		pki_file("server.key"), pki_file("root.crt"), self->port,
 		self->echo_port) < 0)
 		return -1;

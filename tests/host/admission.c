@@ -216,10 +216,7 @@ static void pause_ms(int ms)
 }
 
 FIXTURE(admission) {
-	char *dir;
-	char conf[512], log[512], control[512];
-	struct tl_proc echo, daemon;
-	int echo_port, port;
+	PKI_ECHO_PORT_IN_FIXTURE;
 	bool started;
 	SSL_CTX *ctx;
 };
@@ -228,13 +225,7 @@ FIXTURE_SETUP(admission)
 {
 	ASSERT_EQ(0, unshare(CLONE_NEWNET));
 	ASSERT_EQ(0, loopback_up());
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	snprintf(self->control, sizeof(self->control), "%s/control", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = pki_free_port();
+	ASSERT_EQ(0, pki_echo_port_prepare(&self->base));
 	self->ctx = SSL_CTX_new(TLS_client_method());
 	ASSERT_NE(NULL, self->ctx);
 }
@@ -251,10 +242,7 @@ FIXTURE_TEARDOWN(admission)
 
 static int daemon_up(FIXTURE_DATA(admission) *self, const char *lines)
 {
-	if (pki_write_port_conf(self->conf, &(struct pki_port_conf) {
-		.daemon_lines = lines, .control = self->control,
-		.port_name = "Echo:secure", .port = self->port,
-		.backend = self->echo_port }) < 0 ||
+	if (pki_echo_port_write_conf(&self->base, lines) < 0 ||
 	    tl_daemon_start(&self->daemon, self->conf, self->log) < 0)
 		return -1;
 	self->started = true;

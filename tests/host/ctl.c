@@ -26,16 +26,14 @@
 #define NOBODY 65534
 
 FIXTURE(ctl) {
-	char *dir;
-	char conf[512], log[512], sock[512], out[512], err[512], client_out[512];
-	struct tl_proc daemon, echo;
-	int echo_port, port;
+	PKI_ECHO_PORT_IN_FIXTURE;
+	char out[512], err[512], client_out[512];
 };
 
 static int write_conf(FIXTURE_DATA(ctl) *self, const char *cert)
 {
 	return pki_write_port_conf(self->conf, &(struct pki_port_conf) {
-		.daemon_lines = "workers = 2\n", .control = self->sock,
+		.daemon_lines = "workers = 2\n", .control = self->control,
 		.cert = cert, .port_name = "Echo:secure", .port = self->port,
 		.backend = self->echo_port });
 }
@@ -44,17 +42,12 @@ FIXTURE_SETUP(ctl)
 {
 	ASSERT_EQ(0, geteuid());
 	ASSERT_NE(NULL, pki_dir());
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
+	ASSERT_EQ(0, pki_echo_port_prepare(&self->base));
 	/* A directory that does not exist yet: the daemon creates it. */
-	snprintf(self->sock, sizeof(self->sock), "%s/run/control", self->dir);
+	snprintf(self->control, sizeof(self->control), "%s/run/control", self->dir);
 	snprintf(self->out, sizeof(self->out), "%s/ctl.out", self->dir);
 	snprintf(self->err, sizeof(self->err), "%s/ctl.err", self->dir);
 	snprintf(self->client_out, sizeof(self->client_out), "%s/client.out", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = pki_free_port();
 	ASSERT_EQ(0, write_conf(self, pki_file("server-chain.pem")));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 }
@@ -73,7 +66,7 @@ static int ctl_run(FIXTURE_DATA(ctl) *self, const char *a1, const char *a2,
 		   const char *a3)
 {
 	char bin[512];
-	const char *argv[] = { bin, "-s", self->sock, a1, a2, a3, NULL };
+	const char *argv[] = { bin, "-s", self->control, a1, a2, a3, NULL };
 
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	return tl_run(argv, NULL, self->out, self->err, 30000);
@@ -473,8 +466,8 @@ TEST_F(ctl, unauthorised_peer_refused)
 
 	/* Let the file system through so the daemon's own check decides. */
 	ASSERT_EQ(0, chmod(self->dir, 0755));
-	ASSERT_EQ(0, chmod(self->sock, 0666));
-	fd = raw_connect(self->sock);
+	ASSERT_EQ(0, chmod(self->control, 0666));
+	fd = raw_connect(self->control);
 	ASSERT_LE(0, fd);
 	ASSERT_LT(0, send_status_request(fd));
 	EXPECT_EQ(CTL_MSG_STATUS, raw_reply(fd, NULL));	/* root: answered */
@@ -487,7 +480,7 @@ TEST_F(ctl, unauthorised_peer_refused)
 
 		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 			_exit(10);
-		fd = raw_connect(self->sock);
+		fd = raw_connect(self->control);
 		if (fd < 0)
 			_exit(11);
 		send_status_request(fd);	/* may fail: already closed */
@@ -507,11 +500,11 @@ TEST_F(ctl, unauthorised_user_told_permission_denied)
 {
 	char bin[512];
 	const char *argv[] = { "setpriv", "--reuid=65534", "--regid=65534",
-			       "--clear-groups", bin, "-s", self->sock, "status", NULL };
+			       "--clear-groups", bin, "-s", self->control, "status", NULL };
 
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
 	ASSERT_EQ(0, chmod(self->dir, 0755));
-	ASSERT_EQ(0, chmod(self->sock, 0666));
+	ASSERT_EQ(0, chmod(self->control, 0666));
 	EXPECT_EQ(3, tl_run(argv, NULL, self->out, self->err, 10000));
 	EXPECT_NE(NULL, strstr(slurp(self->err), "permission denied"))
 		TH_LOG("stderr: %s", slurp(self->err));
@@ -542,7 +535,7 @@ TEST_F(ctl, malformed_requests)
 	bh->nlmsg_type = CTL_MSG_STATUS;
 	bh->nlmsg_flags = NLM_F_REQUEST;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int fd = raw_connect(self->sock), err = 0;
+		int fd = raw_connect(self->control), err = 0;
 
 		ASSERT_LE(0, fd);
 		ASSERT_EQ((ssize_t)cases[i].len, send(fd, cases[i].p, cases[i].len, 0));
@@ -553,7 +546,7 @@ TEST_F(ctl, malformed_requests)
 	}
 	/* A client that connects and says nothing does not hold anyone up. */
 	{
-		int idle = raw_connect(self->sock);
+		int idle = raw_connect(self->control);
 
 		ASSERT_LE(0, idle);
 		EXPECT_EQ(0, ctl_run(self, "status", NULL, NULL));

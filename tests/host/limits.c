@@ -55,30 +55,14 @@ static double seconds_until_closed(int fd, int limit_s)
 }
 
 FIXTURE(limits) {
-	char *dir;
-	char conf[512], log[512];
-	struct tl_proc echo, daemon;
-	int echo_port, port;
+	PKI_ECHO_PORT_IN_FIXTURE;
 };
 
 FIXTURE_SETUP(limits)
 {
-	char control[600];
-
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = pki_free_port();
-	snprintf(control, sizeof(control), "%s/control", self->dir);
-	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
-		.daemon_lines = "workers = 1\n"
-				"handshake-timeout = 1\n"
-				"idle-timeout = 2\n",
-		.control = control, .port_name = "Echo:secure",
-		.port = self->port, .backend = self->echo_port }));
-	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	ASSERT_EQ(0, pki_echo_port_start(&self->base, "workers = 1\n"
+						       "handshake-timeout = 1\n"
+						       "idle-timeout = 2\n"));
 }
 
 FIXTURE_TEARDOWN(limits)

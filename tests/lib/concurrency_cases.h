@@ -98,16 +98,12 @@ static void __attribute__((constructor)) make_pki_once(void)
 }
 
 FIXTURE(concurrency) {
-	char *dir;
-	char conf[512], log[512];
-	struct tl_proc echo, daemon;
-	int echo_port, port;
+	PKI_ECHO_PORT_IN_FIXTURE;
 	int sessions;
 };
 
 FIXTURE_SETUP(concurrency)
 {
-	char control[600];
 	struct rlimit rl;
 
 	/* Two descriptors per session here, more in ktlsd and the echo. */
@@ -133,22 +129,11 @@ FIXTURE_SETUP(concurrency)
 	}
 
 	ASSERT_NE(NULL, pki_dir());
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = pki_free_port();
-	snprintf(control, sizeof(control), "%s/control", self->dir);
-	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
-		/* Emulated CPUs in the VM: 200 handshakes at once take longer
-		 * than the default limits allow for the first bytes, too. */
-		.daemon_lines = "workers = 2\n"
-				"handshake-timeout = 120\n"
-				"hello-timeout = 120\n",
-		.control = control, .port_name = "Echo:secure",
-		.port = self->port, .backend = self->echo_port }));
-	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
+	/* Emulated CPUs in the VM: 200 handshakes at once take longer than
+	 * the default limits allow for the first bytes, too. */
+	ASSERT_EQ(0, pki_echo_port_start(&self->base, "workers = 2\n"
+						       "handshake-timeout = 120\n"
+						       "hello-timeout = 120\n"));
 }
 
 FIXTURE_TEARDOWN(concurrency)

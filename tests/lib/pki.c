@@ -239,3 +239,33 @@ int pki_write_port_conf(const char *path, const struct pki_port_conf *c)
 	rc |= fclose(f) != 0;
 	return rc ? -1 : 0;
 }
+
+int pki_echo_port_prepare(struct pki_echo_port *e)
+{
+	e->dir = tl_tmpdir();
+	if (!e->dir)
+		return -1;
+	snprintf(e->conf, sizeof(e->conf), "%s/ktlsd.conf", e->dir);
+	snprintf(e->log, sizeof(e->log), "%s/ktlsd.log", e->dir);
+	snprintf(e->control, sizeof(e->control), "%s/control", e->dir);
+	if (tl_backend_start(&e->echo, "echo", 0, &e->echo_port) < 0)
+		return -1;
+	e->port = pki_free_port();
+	return e->port < 0 ? -1 : 0;
+}
+
+int pki_echo_port_write_conf(const struct pki_echo_port *e, const char *daemon_lines)
+{
+	return pki_write_port_conf(e->conf, &(struct pki_port_conf) {
+		.daemon_lines = daemon_lines, .control = e->control,
+		.port_name = "Echo:secure", .port = e->port,
+		.backend = e->echo_port });
+}
+
+int pki_echo_port_start(struct pki_echo_port *e, const char *daemon_lines)
+{
+	if (pki_echo_port_prepare(e) < 0 ||
+	    pki_echo_port_write_conf(e, daemon_lines) < 0)
+		return -1;
+	return tl_daemon_start(&e->daemon, e->conf, e->log);
+}

@@ -9,6 +9,8 @@
 
 #include <sys/types.h>
 
+#include "testlib.h"
+
 /* The directory holding the PKI, generated on first call; NULL on error. */
 const char *pki_dir(void);
 /* "DIR/NAME" in one of a ring of static buffers (valid for 64 calls). */
@@ -45,5 +47,38 @@ struct pki_port_conf {
 /* Write C to PATH: the test PKI's server certificate and key and its root
  * CA at the Host level, one port with transport tls=1. 0 or -1. */
 int pki_write_port_conf(const char *path, const struct pki_port_conf *c);
+
+/*
+ * What most daemon fixtures start from: a private directory holding ktlsd's
+ * configuration, log and control socket, the echo backend, and a port for
+ * ktlsd to listen on in front of it.
+ */
+#define PKI_ECHO_PORT_MEMBERS \
+	char *dir; \
+	char conf[512], log[512], control[512]; \
+	struct tl_proc echo, daemon; \
+	int echo_port, port
+struct pki_echo_port {
+	PKI_ECHO_PORT_MEMBERS;
+};
+/*
+ * The members of a fixture that holds them: its tests name them directly
+ * (self->port, self->daemon), the helpers below take the whole as
+ * &self->base. Two structures with the same members in a union: C lets
+ * either be read through the other.
+ */
+#define PKI_ECHO_PORT_IN_FIXTURE \
+	union { \
+		struct pki_echo_port base; \
+		struct { PKI_ECHO_PORT_MEMBERS; }; \
+	}
+
+/* The directory and file names, the echo backend and the port. 0 or -1. */
+int pki_echo_port_prepare(struct pki_echo_port *e);
+/* E's configuration: one secure port, "Echo:secure", in front of the echo,
+ * and DAEMON_LINES (or NULL) in [ktlsd]. 0 or -1. */
+int pki_echo_port_write_conf(const struct pki_echo_port *e, const char *daemon_lines);
+/* Prepare, write the configuration and start ktlsd on it. 0 or -1. */
+int pki_echo_port_start(struct pki_echo_port *e, const char *daemon_lines);
 
 #endif

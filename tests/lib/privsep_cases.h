@@ -193,10 +193,7 @@ fail:
 }
 
 FIXTURE(privsep) {
-	char *dir;
-	char conf[512], log[512];
-	struct tl_proc echo, daemon;
-	int echo_port, port;
+	PKI_ECHO_PORT_IN_FIXTURE;
 	SSL_CTX *client;
 	uid_t uid;
 };
@@ -204,22 +201,12 @@ FIXTURE(privsep) {
 static void start(struct __test_metadata *_metadata, FIXTURE_DATA(privsep) *self,
 		  const char *selftest)
 {
-	char control[600];
 	struct passwd *pw = getpwnam("ktlsd");
 
 	ASSERT_NE(NULL, pw);
 	self->uid = pw->pw_uid;
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = pki_free_port();
-	snprintf(control, sizeof(control), "%s/control", self->dir);
-	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
-		.daemon_lines = "workers = 2\n",
-		.control = control, .port_name = "Echo:secure",
-		.port = self->port, .backend = self->echo_port }));
+	ASSERT_EQ(0, pki_echo_port_prepare(&self->base));
+	ASSERT_EQ(0, pki_echo_port_write_conf(&self->base, "workers = 2\n"));
 	if (selftest)
 		setenv("KTLSD_SECCOMP_SELFTEST", selftest, 1);
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));

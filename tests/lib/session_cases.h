@@ -34,10 +34,9 @@ static void __attribute__((constructor)) make_pki_once(void)
 }
 
 FIXTURE(session) {
-	char *dir;
-	char conf[512], log[512];
-	struct tl_proc echo, sink, daemon;
-	int echo_port, sink_port, echo_tls, sink_tls;
+	PKI_ECHO_PORT_IN_FIXTURE;	/* port: the TLS port of the echo */
+	struct tl_proc sink;
+	int sink_port, sink_tls;
 	long tx_before;
 	SSL_CTX *ctx;
 };
@@ -53,17 +52,14 @@ FIXTURE_SETUP(session)
 	/* A session ktlsd closed must fail an assertion, not kill the test. */
 	signal(SIGPIPE, SIG_IGN);
 	ASSERT_NE(NULL, pki_dir());
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
+	/* Both backends listen before ktlsd's ports are picked: neither can
+	 * be given a port picked for ktlsd. */
 	ASSERT_EQ(0, tl_backend_start(&self->sink, "greet", 0, &self->sink_port));
-	self->echo_tls = pki_free_port();
+	ASSERT_EQ(0, pki_echo_port_prepare(&self->base));
 	self->sink_tls = pki_free_port();
 	ASSERT_EQ(0, tl_write_file(self->conf,
 		"[ktlsd]\n"
-		"control-socket = %s/control\n"
+		"control-socket = %s\n"
 		"[security]\n"
 		"certificate = %s\n"
 		"certificate-key = %s\n"
@@ -76,8 +72,8 @@ FIXTURE_SETUP(session)
 		"listen = *:%d\n"		/* IPv6 too: the reset case */
 		"backend = 127.0.0.1:%d\n"
 		"transport = tls=1\n",
-		self->dir, pki_file("server-chain.pem"), pki_file("server.key"),
-		pki_file("root.crt"), self->echo_tls, self->echo_port,
+		self->control, pki_file("server-chain.pem"), pki_file("server.key"),
+		pki_file("root.crt"), self->port, self->echo_port,
 		self->sink_tls, self->sink_port));
 	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 	self->tx_before = tl_tls_stat("TlsTxSw");
@@ -161,7 +157,7 @@ TEST_F_TIMEOUT(session, data_right_behind_finished, 120)
 {
 	const char *step;
 
-	EXPECT_EQ(0, echo_right_away(self->ctx, self->echo_tls, &step))
+	EXPECT_EQ(0, echo_right_away(self->ctx, self->port, &step))
 		TH_LOG("failed at: %s", step);
 }
 
@@ -359,7 +355,7 @@ static void reset_right_after_handshake(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
 {
-	char bin[600], sock[600], out[600], needle[64];
+	char bin[600], out[600], needle[64];
 	const char *argv[5], *step;
 
 	if (variant->version != TLS1_3_VERSION)
@@ -369,11 +365,10 @@ TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
 	reset_right_after_handshake(_metadata, self, AF_INET6);
 
 	snprintf(bin, sizeof(bin), "%s/ktlsctl", tl_build_dir());
-	snprintf(sock, sizeof(sock), "%s/control", self->dir);
 	snprintf(out, sizeof(out), "%s/stats.out", self->dir);
 	argv[0] = bin;
 	argv[1] = "-s";
-	argv[2] = sock;
+	argv[2] = self->control;
 	argv[3] = "stats";
 	argv[4] = NULL;
 	ASSERT_EQ(0, tl_run(argv, NULL, out, NULL, 30000));
@@ -381,7 +376,7 @@ TEST_F_TIMEOUT(session, reset_after_handshake_reaches_no_backend, 120)
 	EXPECT_EQ(1, tl_file_contains(out, needle));
 
 	/* The next client is served. */
-	EXPECT_EQ(0, echo_right_away(self->ctx, self->echo_tls, &step))
+	EXPECT_EQ(0, echo_right_away(self->ctx, self->port, &step))
 		TH_LOG("next client failed at: %s", step);
 }
 
@@ -398,7 +393,7 @@ TEST_F_TIMEOUT(session, key_update_from_peer, 120)
 
 	if (variant->version != TLS1_3_VERSION)
 		SKIP(return, "KeyUpdate exists in TLS 1.3 only");
-	ssl = tl_tls_connect(self->ctx, self->echo_tls);
+	ssl = tl_tls_connect(self->ctx, self->port);
 	ASSERT_NE(NULL, ssl);
 	RAND_bytes(out, sizeof(out));
 	/* Something through first, so the session is fully established. */
@@ -436,7 +431,7 @@ static char *corrupt_record(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(session) *self, enum spoil spoil)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(self->echo_tls),
+				 .sin_port = htons(self->port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { 30, 0 };
 	struct sockaddr_in me;

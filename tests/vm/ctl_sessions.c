@@ -23,10 +23,8 @@ static void __attribute__((constructor)) make_pki_once(void)
 }
 
 FIXTURE(ctl) {
-	char *dir;
-	char conf[512], log[512], sock[512], out[512];
-	struct tl_proc echo, daemon;
-	int echo_port, port;
+	PKI_ECHO_PORT_IN_FIXTURE;
+	char out[512];
 };
 
 FIXTURE_VARIANT(ctl) {
@@ -45,18 +43,8 @@ FIXTURE_VARIANT_ADD(ctl, tls12_chacha20_poly1305) {
 
 FIXTURE_SETUP(ctl)
 {
-	self->dir = tl_tmpdir();
-	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
-	snprintf(self->sock, sizeof(self->sock), "%s/control", self->dir);
+	ASSERT_EQ(0, pki_echo_port_start(&self->base, NULL));
 	snprintf(self->out, sizeof(self->out), "%s/out", self->dir);
-	ASSERT_EQ(0, tl_backend_start(&self->echo, "echo", 0, &self->echo_port));
-	self->port = pki_free_port();
-	ASSERT_EQ(0, pki_write_port_conf(self->conf, &(struct pki_port_conf) {
-		.control = self->sock, .port_name = "Echo:secure",
-		.port = self->port, .backend = self->echo_port }));
-	ASSERT_EQ(0, tl_daemon_start(&self->daemon, self->conf, self->log));
 }
 
 FIXTURE_TEARDOWN(ctl)
@@ -73,7 +61,7 @@ TEST_F_TIMEOUT(ctl, sessions_show_the_kernel_view, 300)
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	char bin[PATH_MAX], buf[8];
-	const char *argv[] = { bin, "-s", self->sock, "sessions", NULL };
+	const char *argv[] = { bin, "-s", self->control, "sessions", NULL };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	SSL *ssl;
 
