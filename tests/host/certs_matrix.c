@@ -37,7 +37,7 @@ FIXTURE(matrix) {
 	struct pki_peer peer;
 	SSL_CTX *ctx;
 	SSL *ssl;
-	int fd, lfd, port_no;
+	int fd;
 };
 
 FIXTURE_VARIANT(matrix) {
@@ -208,9 +208,7 @@ static void setup_client(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(matrix) *self,
 			 const FIXTURE_VARIANT(matrix) *variant)
 {
-	char port[16];
-	const char *argv[32];
-	int n = 0;
+	const char *args[32];
 
 	self->conn.name = "Client->Server";
 	self->conn.server_host = (char *)(variant->host ? variant->host : "server.test");
@@ -225,24 +223,12 @@ static void setup_client(struct __test_metadata *_metadata,
 	self->ctx = creds_client_ctx(&self->cfg, &self->conn, stderr);
 	ASSERT_NE(NULL, self->ctx);
 
-	self->port_no = pki_free_port();
-	ASSERT_LT(0, self->port_no);
-	snprintf(port, sizeof(port), "%d", self->port_no);
-	argv[n++] = "s_server";
-	argv[n++] = "-accept";
-	argv[n++] = port;
-	argv[n++] = "-naccept";
-	argv[n++] = "1";
-	n = peer_cert_args(variant, argv, n);
-	argv[n] = NULL;
-	ASSERT_EQ(0, pki_peer_spawn(&self->peer, argv));
-	ASSERT_EQ(0, pki_peer_wait_for(&self->peer, "ACCEPT", PEER_TIMEOUT_MS)) {
+	args[peer_cert_args(variant, args, 0)] = NULL;
+	self->fd = pki_peer_server_for_us(&self->peer, args, PEER_TIMEOUT_MS);
+	ASSERT_LE(0, self->fd) {
 		TH_LOG("s_server: %s", self->peer.seen);
 	}
 
-	self->fd = tl_connect_loopback(self->port_no);
-	ASSERT_LE(0, self->fd);
-	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	ASSERT_EQ(0, creds_client_prepare(self->ssl, &self->conn));
@@ -253,10 +239,8 @@ static void setup_server(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(matrix) *self,
 			 const FIXTURE_VARIANT(matrix) *variant)
 {
-	int lport;
 	static char own[4][512];
-	char connect_to[32];
-	const char *argv[32];
+	const char *args[32];
 	int n = 0;
 
 	/* own_cert may list several files: prefix each with the PKI dir */
@@ -279,25 +263,17 @@ static void setup_server(struct __test_metadata *_metadata,
 	self->ctx = creds_server_ctx(&self->cfg, &self->port, stderr);
 	ASSERT_NE(NULL, self->ctx);
 
-	self->lfd = tl_listen_loopback(&lport);
-	ASSERT_LE(0, self->lfd);
-	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", lport);
-	argv[n++] = "s_client";
-	argv[n++] = "-connect";
-	argv[n++] = connect_to;
 	/* s_client checks ktlsd's chain and name strictly: a bad chain fails */
-	argv[n++] = "-CAfile";
-	argv[n++] = pki_file("root.crt");
-	argv[n++] = "-verify_return_error";
-	argv[n++] = "-verify_hostname";
-	argv[n++] = "server.test";
-	n = peer_cert_args(variant, argv, n);
-	argv[n] = NULL;
-	ASSERT_EQ(0, pki_peer_spawn(&self->peer, argv));
-
-	self->fd = accept(self->lfd, NULL, NULL);
-	ASSERT_LE(0, self->fd);
-	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
+	args[n++] = "-CAfile";
+	args[n++] = pki_file("root.crt");
+	args[n++] = "-verify_return_error";
+	args[n++] = "-verify_hostname";
+	args[n++] = "server.test";
+	args[peer_cert_args(variant, args, n)] = NULL;
+	self->fd = pki_peer_client_of_us(&self->peer, args, PEER_TIMEOUT_MS);
+	ASSERT_LE(0, self->fd) {
+		TH_LOG("s_client: %s", self->peer.seen);
+	}
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	SSL_set_fd(self->ssl, self->fd);
@@ -306,7 +282,7 @@ static void setup_server(struct __test_metadata *_metadata,
 FIXTURE_SETUP(matrix)
 {
 	signal(SIGPIPE, SIG_IGN);
-	self->fd = self->lfd = -1;
+	self->fd = -1;
 	self->peer.pid = -1;
 	self->cfg.path = "certs_matrix.conf";
 	ASSERT_NE(NULL, pki_dir());
@@ -322,8 +298,6 @@ FIXTURE_TEARDOWN(matrix)
 	SSL_CTX_free(self->ctx);
 	if (self->fd >= 0)
 		close(self->fd);
-	if (self->lfd >= 0)
-		close(self->lfd);
 	pki_peer_stop(&self->peer);
 }
 

@@ -76,7 +76,7 @@ FIXTURE(ciphers) {
 	struct pki_peer peer;
 	SSL_CTX *ctx;
 	SSL *ssl;
-	int fd, lfd;
+	int fd;
 };
 
 FIXTURE_VARIANT(ciphers) {
@@ -126,11 +126,9 @@ static void setup_server(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(ciphers) *self,
 			 const FIXTURE_VARIANT(ciphers) *variant)
 {
-	int lport;
-	char connect_to[32];
-	const char *argv[] = { "s_client", "-connect", connect_to, "-tls1_2",
-			       "-cipher", variant->suite, "-CAfile", rsa_file("rsa.crt"),
-			       "-verify_return_error", NULL };
+	const char *args[] = { "-tls1_2", "-cipher", variant->suite,
+			       "-CAfile", rsa_file("rsa.crt"), "-verify_return_error",
+			       NULL };
 
 	self->port.name = "Server:secure";
 	set_opt(&self->port.effective, OPT_CERTIFICATE, rsa_file("rsa.crt"));
@@ -140,13 +138,10 @@ static void setup_server(struct __test_metadata *_metadata,
 	self->ctx = creds_server_ctx(&self->cfg, &self->port, stderr);
 	ASSERT_NE(NULL, self->ctx);
 
-	self->lfd = tl_listen_loopback(&lport);
-	ASSERT_LE(0, self->lfd);
-	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", lport);
-	ASSERT_EQ(0, pki_peer_spawn(&self->peer, argv));
-	self->fd = accept(self->lfd, NULL, NULL);
-	ASSERT_LE(0, self->fd);
-	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
+	self->fd = pki_peer_client_of_us(&self->peer, args, PEER_TIMEOUT_MS);
+	ASSERT_LE(0, self->fd) {
+		TH_LOG("s_client: %s", self->peer.seen);
+	}
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	SSL_set_fd(self->ssl, self->fd);
@@ -157,10 +152,7 @@ static void setup_client(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(ciphers) *self,
 			 const FIXTURE_VARIANT(ciphers) *variant)
 {
-	int port_no = pki_free_port();
-	char port[16];
-	const char *argv[] = { "s_server", "-accept", port, "-naccept", "1",
-			       "-tls1_2", "-cipher", variant->suite,
+	const char *args[] = { "-tls1_2", "-cipher", variant->suite,
 			       "-cert", rsa_file("rsa.crt"), "-key", rsa_file("rsa.key"),
 			       NULL };
 
@@ -171,15 +163,10 @@ static void setup_client(struct __test_metadata *_metadata,
 	self->ctx = creds_client_ctx(&self->cfg, &self->conn, stderr);
 	ASSERT_NE(NULL, self->ctx);
 
-	ASSERT_LT(0, port_no);
-	snprintf(port, sizeof(port), "%d", port_no);
-	ASSERT_EQ(0, pki_peer_spawn(&self->peer, argv));
-	ASSERT_EQ(0, pki_peer_wait_for(&self->peer, "ACCEPT", PEER_TIMEOUT_MS)) {
+	self->fd = pki_peer_server_for_us(&self->peer, args, PEER_TIMEOUT_MS);
+	ASSERT_LE(0, self->fd) {
 		TH_LOG("s_server: %s", self->peer.seen);
 	}
-	self->fd = tl_connect_loopback(port_no);
-	ASSERT_LE(0, self->fd);
-	tl_set_timeouts(self->fd, PEER_TIMEOUT_MS / 1000);
 	self->ssl = SSL_new(self->ctx);
 	ASSERT_NE(NULL, self->ssl);
 	SSL_set_fd(self->ssl, self->fd);
@@ -188,7 +175,7 @@ static void setup_client(struct __test_metadata *_metadata,
 FIXTURE_SETUP(ciphers)
 {
 	signal(SIGPIPE, SIG_IGN);
-	self->fd = self->lfd = -1;
+	self->fd = -1;
 	self->peer.pid = -1;
 	self->cfg.path = "ciphers.conf";
 	ASSERT_NE(0, rsa_dir[0]);
@@ -204,8 +191,6 @@ FIXTURE_TEARDOWN(ciphers)
 	SSL_CTX_free(self->ctx);
 	if (self->fd >= 0)
 		close(self->fd);
-	if (self->lfd >= 0)
-		close(self->lfd);
 	pki_peer_stop(&self->peer);
 }
 

@@ -170,6 +170,59 @@ void pki_peer_stop(struct pki_peer *p)
 	p->in_fd = p->out_fd = -1;
 }
 
+/* "openssl PREFIX... ARGS..." */
+static int peer_spawn_with(struct pki_peer *p, const char *const prefix[],
+			   const char *const args[])
+{
+	const char *argv[64];
+	int n = 0;
+
+	for (int i = 0; prefix[i] && n < 63; i++)
+		argv[n++] = prefix[i];
+	for (int i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return pki_peer_spawn(p, argv);
+}
+
+int pki_peer_client_of_us(struct pki_peer *p, const char *const args[],
+			  int timeout_ms)
+{
+	char connect_to[32];
+	const char *const prefix[] = { "s_client", "-connect", connect_to, NULL };
+	int port, lfd = tl_listen_loopback(&port), fd = -1;
+
+	if (lfd < 0)
+		return -1;
+	snprintf(connect_to, sizeof(connect_to), "127.0.0.1:%d", port);
+	if (peer_spawn_with(p, prefix, args) == 0)
+		fd = accept(lfd, NULL, NULL);
+	close(lfd);
+	if (fd >= 0)
+		tl_set_timeouts(fd, timeout_ms / 1000);
+	return fd;
+}
+
+int pki_peer_server_for_us(struct pki_peer *p, const char *const args[],
+			   int timeout_ms)
+{
+	char port[16];
+	const char *const prefix[] = { "s_server", "-accept", port, "-naccept", "1",
+				       NULL };
+	int port_no = pki_free_port(), fd;
+
+	if (port_no <= 0)
+		return -1;
+	snprintf(port, sizeof(port), "%d", port_no);
+	if (peer_spawn_with(p, prefix, args) < 0 ||
+	    pki_peer_wait_for(p, "ACCEPT", timeout_ms) < 0)
+		return -1;
+	fd = tl_connect_loopback(port_no);
+	if (fd >= 0)
+		tl_set_timeouts(fd, timeout_ms / 1000);
+	return fd;
+}
+
 /* One port the kernel gives for bind(0), or -1. */
 static int kernel_free_port(void)
 {

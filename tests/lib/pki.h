@@ -31,6 +31,18 @@ int pki_peer_spawn(struct pki_peer *p, const char *const argv[]);
 int pki_peer_wait_for(struct pki_peer *p, const char *needle, int timeout_ms);
 /* Stop it (SIGTERM) and reap it; safe to call twice. */
 void pki_peer_stop(struct pki_peer *p);
+/*
+ * The two ways a test's own SSL meets a peer over loopback TCP; ARGS
+ * (NULL-terminated) are the peer's further options. Both return our end
+ * of the connection, with send and receive limits of TIMEOUT_MS, or -1
+ * (what the peer said is in p->seen).
+ */
+/* "s_client -connect 127.0.0.1:PORT ARGS...", PORT a listener of ours. */
+int pki_peer_client_of_us(struct pki_peer *p, const char *const args[],
+			  int timeout_ms);
+/* "s_server -accept PORT -naccept 1 ARGS...", connected to once it accepts. */
+int pki_peer_server_for_us(struct pki_peer *p, const char *const args[],
+			   int timeout_ms);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int pki_free_port(void);
 
