@@ -156,7 +156,8 @@ $(BUILD)/ktlsctl: $(CTL_SRCS:%.c=$(BUILD)/%.o)
 $(BUILD)/tests/lib/backend: $(BUILD)/tests/lib/backend.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(BUILD)/tests/lib/flood: $(BUILD)/tests/lib/flood.o $(BUILD)/tests/lib/testlib.o
+$(BUILD)/tests/lib/flood: $(BUILD)/tests/lib/flood.o $(BUILD)/tests/lib/testlib.o \
+			  $(BUILD)/tests/lib/tls.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

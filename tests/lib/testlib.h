@@ -97,6 +97,9 @@ void tl_tls_close(struct ssl_st *ssl);
 /* A server SSL_CTX with a fresh self-signed P-256 certificate for CN, made
  * in memory (no files); NULL on failure. */
 struct ssl_ctx_st *tl_self_signed_server_ctx(const char *cn);
+/* Only VERSION (TLS1_2_VERSION or TLS1_3_VERSION) and, of its suites,
+ * only SUITE (an OpenSSL name) on CTX. 0 or -1. */
+int tl_pin_suite(struct ssl_ctx_st *ctx, int version, const char *suite);
 
 /* The processes whose parent is PID (at most MAX) into OUT; how many. */
 int tl_children(pid_t pid, pid_t *out, int max);

@@ -217,16 +217,6 @@ TEST(keylog_keeps_traffic_secrets_only)
 	SSL_CTX_free(ctx);
 }
 
-static int set_suite(SSL_CTX *ctx, int version, const char *suite)
-{
-	if (!SSL_CTX_set_min_proto_version(ctx, version) ||
-	    !SSL_CTX_set_max_proto_version(ctx, version))
-		return -1;
-	if (version == TLS1_3_VERSION)
-		return SSL_CTX_set_ciphersuites(ctx, suite) == 1 ? 0 : -1;
-	return SSL_CTX_set_cipher_list(ctx, suite) == 1 ? 0 : -1;
-}
-
 /* Drive both ends until both report the handshake done. */
 static int drive_handshake(SSL *client, SSL *server)
 {
@@ -239,6 +229,23 @@ static int drive_handshake(SSL *client, SSL *server)
 			s = SSL_do_handshake(server);
 	}
 	return c == 1 && s == 1 ? 0 : -1;
+}
+
+/* A server SSL of SCTX and a client SSL of CCTX joined by a BIO pair, the
+ * handshake done. 0 or -1; *S and *C are the caller's to free either way. */
+static int handshake_in_memory(SSL_CTX *sctx, SSL_CTX *cctx, SSL **s, SSL **c)
+{
+	BIO *sb, *cb;
+
+	*s = SSL_new(sctx);
+	*c = SSL_new(cctx);
+	if (!*s || !*c || BIO_new_bio_pair(&sb, 0, &cb, 0) != 1)
+		return -1;
+	SSL_set_bio(*s, sb, sb);
+	SSL_set_bio(*c, cb, cb);
+	SSL_set_accept_state(*s);
+	SSL_set_connect_state(*c);
+	return drive_handshake(*c, *s);
 }
 
 static const EVP_CIPHER *evp_of(uint16_t kernel_cipher)
@@ -386,8 +393,8 @@ FIXTURE_SETUP(handshake)
 	ASSERT_NE(NULL, self->sctx);
 	self->cctx = SSL_CTX_new(TLS_client_method());
 	ASSERT_NE(NULL, self->cctx);
-	ASSERT_EQ(0, set_suite(self->sctx, variant->version, variant->suite));
-	ASSERT_EQ(0, set_suite(self->cctx, variant->version, variant->suite));
+	ASSERT_EQ(0, tl_pin_suite(self->sctx, variant->version, variant->suite));
+	ASSERT_EQ(0, tl_pin_suite(self->cctx, variant->version, variant->suite));
 	SSL_CTX_set_num_tickets(self->sctx, 0);
 	SSL_CTX_set_keylog_callback(self->sctx, ktls_keylog_cb);
 	SSL_CTX_set_keylog_callback(self->cctx, ktls_keylog_cb);
@@ -508,23 +515,15 @@ TEST_F(handshake, unread_records_block_the_handoff)
 TEST(cbc_suite_cannot_be_offloaded)
 {
 	SSL_CTX *sctx = NULL, *cctx = SSL_CTX_new(TLS_client_method());
-	BIO *sb, *cb;
 	SSL *s, *c;
 	struct ktls_keys tx, rx;
 	char why[160] = "";
 
 	sctx = tl_self_signed_server_ctx("ktlsd-test");
 	ASSERT_NE(NULL, sctx);
-	ASSERT_EQ(0, set_suite(sctx, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256"));
-	ASSERT_EQ(0, set_suite(cctx, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256"));
-	s = SSL_new(sctx);
-	c = SSL_new(cctx);
-	ASSERT_EQ(1, BIO_new_bio_pair(&sb, 0, &cb, 0));
-	SSL_set_bio(s, sb, sb);
-	SSL_set_bio(c, cb, cb);
-	SSL_set_accept_state(s);
-	SSL_set_connect_state(c);
-	ASSERT_EQ(0, drive_handshake(c, s));
+	ASSERT_EQ(0, tl_pin_suite(sctx, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256"));
+	ASSERT_EQ(0, tl_pin_suite(cctx, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256"));
+	ASSERT_EQ(0, handshake_in_memory(sctx, cctx, &s, &c));
 	EXPECT_EQ(-EOPNOTSUPP, ktls_derive(s, true, &tx, &rx, why, sizeof(why)));
 	EXPECT_STREQ("cipher ECDHE-ECDSA-AES128-SHA256 cannot be offloaded", why);
 	EXPECT_EQ(0, tx.len);
@@ -537,7 +536,6 @@ TEST(cbc_suite_cannot_be_offloaded)
 TEST(tls13_without_keylog_says_why)
 {
 	SSL_CTX *sctx = NULL, *cctx = SSL_CTX_new(TLS_client_method());
-	BIO *sb, *cb;
 	SSL *s, *c;
 	struct ktls_keys tx, rx;
 	char why[160] = "";
@@ -545,14 +543,7 @@ TEST(tls13_without_keylog_says_why)
 	sctx = tl_self_signed_server_ctx("ktlsd-test");
 	ASSERT_NE(NULL, sctx);
 	SSL_CTX_set_num_tickets(sctx, 0);
-	s = SSL_new(sctx);
-	c = SSL_new(cctx);
-	ASSERT_EQ(1, BIO_new_bio_pair(&sb, 0, &cb, 0));
-	SSL_set_bio(s, sb, sb);
-	SSL_set_bio(c, cb, cb);
-	SSL_set_accept_state(s);
-	SSL_set_connect_state(c);
-	ASSERT_EQ(0, drive_handshake(c, s));
+	ASSERT_EQ(0, handshake_in_memory(sctx, cctx, &s, &c));
 	EXPECT_EQ(-ENOENT, ktls_derive(s, true, &tx, &rx, why, sizeof(why)));
 	EXPECT_NE(NULL, strstr(why, "ktls_keylog_cb"));
 	SSL_free(s);

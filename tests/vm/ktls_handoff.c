@@ -51,16 +51,6 @@ enum child_status {
 	CHILD_NO_CLOSE_NOTIFY,
 };
 
-static int set_suite(SSL_CTX *ctx, int version, const char *suite)
-{
-	if (!SSL_CTX_set_min_proto_version(ctx, version) ||
-	    !SSL_CTX_set_max_proto_version(ctx, version))
-		return -1;
-	if (version == TLS1_3_VERSION)
-		return SSL_CTX_set_ciphersuites(ctx, suite) == 1 ? 0 : -1;
-	return SSL_CTX_set_cipher_list(ctx, suite) == 1 ? 0 : -1;
-}
-
 static void set_timeouts(int fd)
 {
 	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
@@ -87,7 +77,7 @@ static int run_client(int version, const char *suite, uint16_t port,
 	int fd;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (!ctx || !got || fd < 0 || set_suite(ctx, version, suite) ||
+	if (!ctx || !got || fd < 0 || tl_pin_suite(ctx, version, suite) ||
 	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
 		return CHILD_CONNECT;
 	set_timeouts(fd);
@@ -281,7 +271,7 @@ FIXTURE_SETUP(handoff)
 
 	self->ctx = tl_self_signed_server_ctx("ktlsd-vm");
 	ASSERT_NE(NULL, self->ctx);
-	ASSERT_EQ(0, set_suite(self->ctx, variant->version, variant->suite));
+	ASSERT_EQ(0, tl_pin_suite(self->ctx, variant->version, variant->suite));
 	/* What ktls_derive needs: secrets, no tickets, nothing read ahead. */
 	SSL_CTX_set_keylog_callback(self->ctx, ktls_keylog_cb);
 	SSL_CTX_set_num_tickets(self->ctx, 0);
