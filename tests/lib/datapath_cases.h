@@ -56,36 +56,28 @@ FIXTURE_VARIANT(datapath) {
 	const char *gnutls_priority;
 };
 
-FIXTURE_VARIANT_ADD(datapath, tls12_aes_128_gcm) {
-	.version = "-tls1_2", .cipher_opt = "-cipher",
-	.cipher = "ECDHE-ECDSA-AES128-GCM-SHA256",
-	.gnutls_priority = "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+AES-128-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
-};
-FIXTURE_VARIANT_ADD(datapath, tls12_aes_256_gcm) {
-	.version = "-tls1_2", .cipher_opt = "-cipher",
-	.cipher = "ECDHE-ECDSA-AES256-GCM-SHA384",
-	.gnutls_priority = "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+AES-256-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
-};
-FIXTURE_VARIANT_ADD(datapath, tls12_chacha20_poly1305) {
-	.version = "-tls1_2", .cipher_opt = "-cipher",
-	.cipher = "ECDHE-ECDSA-CHACHA20-POLY1305",
-	.gnutls_priority = "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+CHACHA20-POLY1305:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
-};
-FIXTURE_VARIANT_ADD(datapath, tls13_aes_128_gcm) {
-	.version = "-tls1_3", .cipher_opt = "-ciphersuites",
-	.cipher = "TLS_AES_128_GCM_SHA256",
-	.gnutls_priority = "NONE:+VERS-TLS1.3:+AES-128-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
-};
-FIXTURE_VARIANT_ADD(datapath, tls13_aes_256_gcm) {
-	.version = "-tls1_3", .cipher_opt = "-ciphersuites",
-	.cipher = "TLS_AES_256_GCM_SHA384",
-	.gnutls_priority = "NONE:+VERS-TLS1.3:+AES-256-GCM:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
-};
-FIXTURE_VARIANT_ADD(datapath, tls13_chacha20_poly1305) {
-	.version = "-tls1_3", .cipher_opt = "-ciphersuites",
-	.cipher = "TLS_CHACHA20_POLY1305_SHA256",
-	.gnutls_priority = "NONE:+VERS-TLS1.3:+CHACHA20-POLY1305:+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL",
-};
+/* gnutls-cli's priority string for the same single suite. */
+#define GNUTLS_ONLY(version_and_kx, cipher) \
+	"NONE:+VERS-TLS" version_and_kx ":+" cipher ":+AEAD:+SIGN-ALL:+GROUP-ALL:+COMP-NULL"
+#define TLS12_SUITE(name, openssl_name, gnutls_cipher)			\
+	FIXTURE_VARIANT_ADD(datapath, tls12_##name) {			\
+		.version = "-tls1_2", .cipher_opt = "-cipher",		\
+		.cipher = openssl_name,					\
+		.gnutls_priority = GNUTLS_ONLY("1.2:+ECDHE-ECDSA", gnutls_cipher), \
+	}
+#define TLS13_SUITE(name, openssl_name, gnutls_cipher)			\
+	FIXTURE_VARIANT_ADD(datapath, tls13_##name) {			\
+		.version = "-tls1_3", .cipher_opt = "-ciphersuites",	\
+		.cipher = openssl_name,					\
+		.gnutls_priority = GNUTLS_ONLY("1.3", gnutls_cipher),	\
+	}
+
+TLS12_SUITE(aes_128_gcm, "ECDHE-ECDSA-AES128-GCM-SHA256", "AES-128-GCM");
+TLS12_SUITE(aes_256_gcm, "ECDHE-ECDSA-AES256-GCM-SHA384", "AES-256-GCM");
+TLS12_SUITE(chacha20_poly1305, "ECDHE-ECDSA-CHACHA20-POLY1305", "CHACHA20-POLY1305");
+TLS13_SUITE(aes_128_gcm, "TLS_AES_128_GCM_SHA256", "AES-128-GCM");
+TLS13_SUITE(aes_256_gcm, "TLS_AES_256_GCM_SHA384", "AES-256-GCM");
+TLS13_SUITE(chacha20_poly1305, "TLS_CHACHA20_POLY1305_SHA256", "CHACHA20-POLY1305");
 
 /*
  * gnutls-cli reads what the server sends a few KiB per loop turn and spins
