@@ -185,24 +185,36 @@ out:
 	return err;
 }
 
+/* One buffer and room for one control message: a record's type byte. */
+struct record_msg {
+	char control[CMSG_SPACE(sizeof(uint8_t))];
+	struct iovec iov;
+	struct msghdr msg;
+};
+
+static void record_msg_init(struct record_msg *m, void *buf, size_t len)
+{
+	memset(m->control, 0, sizeof(m->control));
+	m->iov = (struct iovec){ .iov_base = buf, .iov_len = len };
+	m->msg = (struct msghdr){
+		.msg_iov = &m->iov, .msg_iovlen = 1,
+		.msg_control = m->control, .msg_controllen = sizeof(m->control),
+	};
+}
+
 ssize_t ktls_recv_record(int fd, void *buf, size_t len, int flags,
 			 uint8_t *type)
 {
-	char control[CMSG_SPACE(sizeof(uint8_t))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
+	struct record_msg m;
 	struct cmsghdr *cmsg;
 	ssize_t n;
 
-	memset(control, 0, sizeof(control));
-	n = recvmsg(fd, &msg, flags);
+	record_msg_init(&m, buf, len);
+	n = recvmsg(fd, &m.msg, flags);
 	if (n < 0)
 		return n;
 	*type = KTLS_RECORD_APPLICATION_DATA;
-	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+	for (cmsg = CMSG_FIRSTHDR(&m.msg); cmsg; cmsg = CMSG_NXTHDR(&m.msg, cmsg)) {
 		if (cmsg->cmsg_level == SOL_TLS &&
 		    cmsg->cmsg_type == TLS_GET_RECORD_TYPE)
 			*type = *(uint8_t *)CMSG_DATA(cmsg);
@@ -213,22 +225,17 @@ ssize_t ktls_recv_record(int fd, void *buf, size_t len, int flags,
 int ktls_send_close_notify(int fd)
 {
 	static const uint8_t alert[2] = { 1, 0 };	/* warning, close_notify */
-	char control[CMSG_SPACE(sizeof(uint8_t))];
-	struct iovec iov = { .iov_base = (void *)alert, .iov_len = sizeof(alert) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
+	struct record_msg m;
 	struct cmsghdr *cmsg;
 	ssize_t n;
 
-	memset(control, 0, sizeof(control));
-	cmsg = CMSG_FIRSTHDR(&msg);
+	record_msg_init(&m, (void *)alert, sizeof(alert));
+	cmsg = CMSG_FIRSTHDR(&m.msg);
 	cmsg->cmsg_level = SOL_TLS;
 	cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
 	cmsg->cmsg_len = CMSG_LEN(sizeof(uint8_t));
 	*(uint8_t *)CMSG_DATA(cmsg) = KTLS_RECORD_ALERT;
-	n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	n = sendmsg(fd, &m.msg, MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
 	return n == (ssize_t)sizeof(alert) ? 0 : -EIO;
