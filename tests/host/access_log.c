@@ -133,21 +133,10 @@ FIXTURE_TEARDOWN(access)
  * go into [ktlsd]. */
 static int start_daemon(FIXTURE_DATA(access) *self, const char *daemon_lines)
 {
-	if (tl_write_file(self->conf,
-		"[ktlsd]\n"
-		"control-socket = %s\n"
-		"%s"
-		"[security]\n"
-		"certificate = %s\n"
-		"certificate-key = %s\n"
-		"trusted-ca = %s\n"
-		"[port Echo:secure]\n"
-		"listen = 127.0.0.1:%d\n"
-		"backend = 127.0.0.1:%d\n"
-		"transport = tls=1;tls-mutual=1\n",
-		self->control, daemon_lines, pki_file("server-chain.pem"),
-		pki_file("server.key"), pki_file("root.crt"), self->port,
-		self->echo_port) < 0)
+	if (pki_write_port_conf(self->conf, &(struct pki_port_conf) {
+		.daemon_lines = daemon_lines, .control = self->control,
+		.port_name = "Echo:secure", .port = self->port,
+		.backend = self->echo_port, .transport = "tls=1;tls-mutual=1" }) < 0)
 		return -1;
 	return tl_daemon_start(&self->daemon, self->conf, self->log);
 }

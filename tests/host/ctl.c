@@ -55,10 +55,7 @@ FIXTURE_SETUP(ctl)
 FIXTURE_TEARDOWN(ctl)
 {
 	/* A clean exit: under ASan, a leak or bad access is a failure too. */
-	EXPECT_EQ(0, tl_stop(&self->daemon)) TH_LOG("see %s", self->log);
-	tl_stop(&self->echo);
-	tl_rmtree(self->dir);
-	free(self->dir);
+	EXPECT_EQ(0, pki_echo_port_stop(&self->base)) TH_LOG("see %s", self->log);
 }
 
 /* ktlsctl -s SOCK ARGS... with stdout/stderr to self->out/err. */

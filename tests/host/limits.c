@@ -67,10 +67,7 @@ FIXTURE_SETUP(limits)
 
 FIXTURE_TEARDOWN(limits)
 {
-	EXPECT_EQ(0, tl_stop(&self->daemon));
-	tl_stop(&self->echo);
-	tl_rmtree(self->dir);
-	free(self->dir);
+	EXPECT_EQ(0, pki_echo_port_stop(&self->base));
 }
 
 /* A TCP client that sends nothing is closed after about one second. */

@@ -138,10 +138,7 @@ FIXTURE_SETUP(concurrency)
 
 FIXTURE_TEARDOWN(concurrency)
 {
-	EXPECT_EQ(0, tl_stop(&self->daemon));
-	tl_stop(&self->echo);
-	tl_rmtree(self->dir);
-	free(self->dir);
+	EXPECT_EQ(0, pki_echo_port_stop(&self->base));
 }
 
 TEST_F_TIMEOUT(concurrency, sessions_at_once, 900)

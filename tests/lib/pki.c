@@ -283,12 +283,12 @@ int pki_write_port_conf(const char *path, const struct pki_port_conf *c)
 		"[port %s]\n"
 		"listen = 127.0.0.1:%d\n"
 		"backend = 127.0.0.1:%d\n"
-		"transport = tls=1\n",
+		"transport = %s\n",
 		c->daemon_lines ? c->daemon_lines : "", c->control,
 		c->cert ? c->cert : pki_file("server-chain.pem"),
 		pki_file("server.key"), pki_file("root.crt"),
 		c->security_lines ? c->security_lines : "", c->port_name,
-		c->port, c->backend) < 0;
+		c->port, c->backend, c->transport ? c->transport : "tls=1") < 0;
 	rc |= fclose(f) != 0;
 	return rc ? -1 : 0;
 }
@@ -321,4 +321,15 @@ int pki_echo_port_start(struct pki_echo_port *e, const char *daemon_lines)
 	    pki_echo_port_write_conf(e, daemon_lines) < 0)
 		return -1;
 	return tl_daemon_start(&e->daemon, e->conf, e->log);
+}
+
+int pki_echo_port_stop(struct pki_echo_port *e)
+{
+	int status = tl_stop(&e->daemon);
+
+	tl_stop(&e->echo);
+	tl_rmtree(e->dir);
+	free(e->dir);
+	e->dir = NULL;
+	return status;
 }

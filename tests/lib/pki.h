@@ -55,9 +55,10 @@ struct pki_port_conf {
 	const char *port_name;		/* "Echo:secure" */
 	int port;			/* listen = 127.0.0.1:PORT */
 	int backend;			/* backend = 127.0.0.1:BACKEND */
+	const char *transport;		/* NULL: tls=1 */
 };
 /* Write C to PATH: the test PKI's server certificate and key and its root
- * CA at the Host level, one port with transport tls=1. 0 or -1. */
+ * CA at the Host level, one port. 0 or -1. */
 int pki_write_port_conf(const char *path, const struct pki_port_conf *c);
 
 /*
@@ -92,5 +93,8 @@ int pki_echo_port_prepare(struct pki_echo_port *e);
 int pki_echo_port_write_conf(const struct pki_echo_port *e, const char *daemon_lines);
 /* Prepare, write the configuration and start ktlsd on it. 0 or -1. */
 int pki_echo_port_start(struct pki_echo_port *e, const char *daemon_lines);
+/* Stop ktlsd and the echo and remove the directory. ktlsd's exit status
+ * as tl_stop() gives it: -1 if it was not running. */
+int pki_echo_port_stop(struct pki_echo_port *e);
 
 #endif

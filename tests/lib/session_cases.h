@@ -105,11 +105,8 @@ FIXTURE_TEARDOWN(session)
 	}
 #endif
 	SSL_CTX_free(self->ctx);
-	EXPECT_EQ(0, tl_stop(&self->daemon));
-	tl_stop(&self->echo);
+	EXPECT_EQ(0, pki_echo_port_stop(&self->base));
 	tl_stop(&self->sink);
-	tl_rmtree(self->dir);
-	free(self->dir);
 }
 
 static int read_exact(SSL *ssl, unsigned char *buf, int len)

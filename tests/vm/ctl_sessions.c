@@ -49,10 +49,7 @@ FIXTURE_SETUP(ctl)
 
 FIXTURE_TEARDOWN(ctl)
 {
-	EXPECT_EQ(0, tl_stop(&self->daemon));
-	tl_stop(&self->echo);
-	tl_rmtree(self->dir);
-	free(self->dir);
+	EXPECT_EQ(0, pki_echo_port_stop(&self->base));
 }
 
 TEST_F_TIMEOUT(ctl, sessions_show_the_kernel_view, 300)
