@@ -189,15 +189,14 @@ static void openssl_args(const FIXTURE_VARIANT(datapath) *variant,
 	argv[i] = NULL;
 }
 
-/* Client -> ktlsd -> sink: the sink's hash must equal the payload's. */
-TEST_F_TIMEOUT(datapath, openssl_upload, 900)
+/* Client (ARGV) -> ktlsd -> sink: the sink's hash must equal the payload's. */
+static void expect_upload(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(datapath) *self, const char *const argv[])
 {
-	const char *argv[16];
-	char connect[32], line[256], expect[256];
+	char line[256], expect[256];
 
 	ASSERT_EQ(0, tl_random_file(self->payload, payload_bytes()));
 	ASSERT_EQ(0, tl_sha256_file(self->payload, self->payload_hex));
-	openssl_args(variant, argv, connect, self->up_port, true);
 	EXPECT_EQ(0, tl_run(argv, self->payload, NULL, self->errlog, 600000));
 	ASSERT_EQ(0, tl_wait_line(&self->sink, "sink ", line, sizeof(line), 60000));
 	snprintf(expect, sizeof(expect), "sink %zu %s", payload_bytes(),
@@ -206,20 +205,39 @@ TEST_F_TIMEOUT(datapath, openssl_upload, 900)
 	check_mode(_metadata, self);
 }
 
-/* Source -> ktlsd -> client: the client's bytes hash like the source's. */
-TEST_F_TIMEOUT(datapath, openssl_download, 900)
+/* Source -> ktlsd -> client (ARGV): the client's BYTES hash like the
+ * source's. */
+static void expect_download(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(datapath) *self, const char *const argv[],
+			    size_t bytes)
 {
-	const char *argv[16];
-	char connect[32], line[256], expect[256], got[65];
+	char line[256], expect[256], got[65];
 
-	openssl_args(variant, argv, connect, self->down_port, false);
 	EXPECT_EQ(0, tl_run(argv, NULL, self->received, self->errlog, 600000));
 	ASSERT_EQ(0, tl_wait_line(&self->source, "source ", line, sizeof(line),
 				  60000));
 	ASSERT_EQ(0, tl_sha256_file(self->received, got));
-	snprintf(expect, sizeof(expect), "source %zu %s", payload_bytes(), got);
+	snprintf(expect, sizeof(expect), "source %zu %s", bytes, got);
 	EXPECT_STREQ(expect, line);
 	check_mode(_metadata, self);
+}
+
+TEST_F_TIMEOUT(datapath, openssl_upload, 900)
+{
+	const char *argv[16];
+	char connect[32];
+
+	openssl_args(variant, argv, connect, self->up_port, true);
+	expect_upload(_metadata, self, argv);
+}
+
+TEST_F_TIMEOUT(datapath, openssl_download, 900)
+{
+	const char *argv[16];
+	char connect[32];
+
+	openssl_args(variant, argv, connect, self->down_port, false);
+	expect_download(_metadata, self, argv, payload_bytes());
 }
 
 static void gnutls_args(const FIXTURE_VARIANT(datapath) *variant,
@@ -244,33 +262,19 @@ static void gnutls_args(const FIXTURE_VARIANT(datapath) *variant,
 TEST_F_TIMEOUT(datapath, gnutls_upload, 900)
 {
 	const char *argv[16];
-	char port_s[16], prio[256], line[256], expect[256];
+	char port_s[16], prio[256];
 
-	ASSERT_EQ(0, tl_random_file(self->payload, payload_bytes()));
-	ASSERT_EQ(0, tl_sha256_file(self->payload, self->payload_hex));
 	gnutls_args(variant, argv, port_s, prio, self->up_port);
-	EXPECT_EQ(0, tl_run(argv, self->payload, NULL, self->errlog, 600000));
-	ASSERT_EQ(0, tl_wait_line(&self->sink, "sink ", line, sizeof(line), 60000));
-	snprintf(expect, sizeof(expect), "sink %zu %s", payload_bytes(),
-		 self->payload_hex);
-	EXPECT_STREQ(expect, line);
-	check_mode(_metadata, self);
+	expect_upload(_metadata, self, argv);
 }
 
 TEST_F_TIMEOUT(datapath, gnutls_download, 900)
 {
 	const char *argv[16];
-	char port_s[16], prio[256], line[256], expect[256], got[65];
+	char port_s[16], prio[256];
 
 	gnutls_args(variant, argv, port_s, prio, self->down_port);
-	EXPECT_EQ(0, tl_run(argv, NULL, self->received, self->errlog, 600000));
-	ASSERT_EQ(0, tl_wait_line(&self->source, "source ", line, sizeof(line),
-				  60000));
-	ASSERT_EQ(0, tl_sha256_file(self->received, got));
-	snprintf(expect, sizeof(expect), "source %zu %s", gnutls_download_bytes(),
-		 got);
-	EXPECT_STREQ(expect, line);
-	check_mode(_metadata, self);
+	expect_download(_metadata, self, argv, gnutls_download_bytes());
 }
 
 #endif
