@@ -49,10 +49,8 @@ static int write_conf(FIXTURE_DATA(reload) *self, const char *cert,
 
 FIXTURE_SETUP(reload)
 {
-	self->dir = tl_tmpdir();
+	self->dir = tl_daemon_dir(self->conf, self->log);
 	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	snprintf(self->sock, sizeof(self->sock), "%s/control", self->dir);
 	snprintf(self->out, sizeof(self->out), "%s/ctl.out", self->dir);
 	ASSERT_EQ(0, tl_backend_start(&self->source, "source", DOWNLOAD,

@@ -92,10 +92,8 @@ static size_t gnutls_download_bytes(void)
 FIXTURE_SETUP(datapath)
 {
 	ASSERT_NE(NULL, pki_dir());
-	self->dir = tl_tmpdir();
+	self->dir = tl_daemon_dir(self->conf, self->log);
 	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	snprintf(self->errlog, sizeof(self->errlog), "%s/peer.err", self->dir);
 	snprintf(self->payload, sizeof(self->payload), "%s/payload", self->dir);
 	snprintf(self->received, sizeof(self->received), "%s/received", self->dir);

@@ -295,11 +295,9 @@ int pki_write_port_conf(const char *path, const struct pki_port_conf *c)
 
 int pki_echo_port_prepare(struct pki_echo_port *e)
 {
-	e->dir = tl_tmpdir();
+	e->dir = tl_daemon_dir(e->conf, e->log);
 	if (!e->dir)
 		return -1;
-	snprintf(e->conf, sizeof(e->conf), "%s/ktlsd.conf", e->dir);
-	snprintf(e->log, sizeof(e->log), "%s/ktlsd.log", e->dir);
 	snprintf(e->control, sizeof(e->control), "%s/control", e->dir);
 	if (tl_backend_start(&e->echo, "echo", 0, &e->echo_port) < 0)
 		return -1;

@@ -171,10 +171,8 @@ FIXTURE_SETUP(redirect)
 	const char *cg2;
 
 	ASSERT_NE(NULL, pki_dir());
-	self->dir = tl_tmpdir();
+	self->dir = tl_daemon_dir(self->conf, self->log);
 	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	snprintf(self->hosts, sizeof(self->hosts), "%s/hosts", self->dir);
 	ASSERT_EQ(0, tl_write_file(self->hosts,
 		"127.0.0.1 localhost\n::1 localhost\n"

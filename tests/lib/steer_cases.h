@@ -181,10 +181,8 @@ FIXTURE_SETUP(steer)
 	ASSERT_NE(NULL, pki_dir());
 	tl_sweep_stale_pins();
 	ASSERT_EQ(0, tl_two_hosts(&self->hosts, NULL));
-	self->dir = tl_tmpdir();
+	self->dir = tl_daemon_dir(self->conf, self->log);
 	ASSERT_NE(NULL, self->dir);
-	snprintf(self->conf, sizeof(self->conf), "%s/ktlsd.conf", self->dir);
-	snprintf(self->log, sizeof(self->log), "%s/ktlsd.log", self->dir);
 	snprintf(self->payload, sizeof(self->payload), "%s/payload", self->dir);
 	snprintf(self->out, sizeof(self->out), "%s/out", self->dir);
 	snprintf(self->err, sizeof(self->err), "%s/err", self->dir);

@@ -84,6 +84,17 @@ char *tl_tmpdir(void)
 	return d ? strdup(d) : NULL;
 }
 
+char *tl_daemon_dir(char conf[512], char log[512])
+{
+	char *dir = tl_tmpdir();
+
+	if (dir) {
+		snprintf(conf, 512, "%s/ktlsd.conf", dir);
+		snprintf(log, 512, "%s/ktlsd.log", dir);
+	}
+	return dir;
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
 	return remove(path);

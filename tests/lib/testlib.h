@@ -24,6 +24,9 @@ struct tl_proc {
 const char *tl_build_dir(void);
 /* A new private directory under /tmp; removed by tl_rmtree(). */
 char *tl_tmpdir(void);
+/* tl_tmpdir(), and in CONF and LOG the paths of ktlsd's configuration and
+ * log in it; NULL on error. */
+char *tl_daemon_dir(char conf[512], char log[512]);
 void tl_rmtree(const char *dir);
 /*
  * Remove the pin directories /sys/fs/bpf/ktlsd-TAG-PID... that test (and
