@@ -15,7 +15,13 @@
  * Fail closed: ktlsd's listener is looked up in a sockmap, from which the
  * kernel removes it when ktlsd dies; a connect() to a listed destination
  * then fails with EPERM instead of leaving the host in plaintext.
- * ktlsd's own sockets carry KTLSD_SK_EXEMPT and are never redirected.
+ *
+ * ktlsd's own connects to the real servers are never redirected: they are
+ * made by its network processes, whose uid ktlsd writes into
+ * ktlsd_worker_uid before it loads this object. Recognising them by uid
+ * costs the network process no bpf() call per connection, which Linux
+ * before 6.5 refuses to a process without CAP_BPF while
+ * kernel.unprivileged_bpf_disabled is set.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -28,6 +34,10 @@
 #define SOCK_STREAM	1
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* The real uid of ktlsd's network processes (set at load, .rodata). The
+ * default, (uid_t)-1, is nobody's. */
+const volatile __u32 ktlsd_worker_uid = 0xffffffff;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -79,8 +89,10 @@ static __always_inline enum verdict decide(struct bpf_sock_addr *ctx,
 	stats = bpf_map_lookup_elem(&ktlsd_dsts, dst);
 	if (!stats)
 		return PASS;		/* not a secure server: untouched */
-	state = bpf_sk_storage_get(&ktlsd_sk, ctx->sk, 0, 0);
-	if (state && (state->flags & KTLSD_SK_EXEMPT))
+	/* bpf_get_current_uid_gid() is offered to cgroup sock_addr programs
+	 * since Linux 6.1 (cgroup_current_func_proto); the low half is the
+	 * real uid of the task calling connect(). */
+	if ((__u32)bpf_get_current_uid_gid() == ktlsd_worker_uid)
 		return PASS;		/* ktlsd itself, to the real server */
 
 	sk = bpf_map_lookup_elem(&ktlsd_csocks, &idx);

@@ -299,6 +299,8 @@ int netproc_setup(const char *user, int workers, char *err, size_t errlen)
 	/* Only the network processes may bind the steering's backend source
 	 * addresses. */
 	steer_set_worker_uid(confine ? net_uid : getuid());
+	/* Their connects to the real servers are never redirected. */
+	redirect_set_worker_uid(confine ? net_uid : getuid());
 	return 0;
 }
 
@@ -347,6 +349,8 @@ static int spawn(char *err, size_t errlen)
 		return -1;
 	}
 	selftest = sandbox_take_selftest("network");
+	/* Without it a redirected connection may fail on Linux < 6.5 only. */
+	redirect_broker_prepare();
 	pid = fork();
 	if (pid == 0) {
 		close(sp[0]);
@@ -354,6 +358,7 @@ static int spawn(char *err, size_t errlen)
 	}
 	close(sp[1]);
 	close(signer);
+	redirect_broker_adopt(pid);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		close(sp[0]);

@@ -15,7 +15,14 @@
  * Links and maps are pinned next to the port takeover's (steer.c), one
  * link per program and cgroup, named cg<cgroup inode>_<program>. While
  * ktlsd is down the programs stay attached and refuse redirected connects
- * (EPERM) rather than let them leave in plaintext.
+ * (EPERM) rather than let them leave in plaintext. A start puts the
+ * programs it loaded into the links an earlier run pinned, so that every
+ * link knows this run's network process uid (ktlsd_worker_uid).
+ *
+ * The network process claims a record itself where the kernel lets an
+ * unprivileged process use a handed map (Linux 6.5+); where it does not
+ * (EPERM: 6.1 with kernel.unprivileged_bpf_disabled set), the parent
+ * claims it on the network process's behalf (redirect_broker.c).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,6 +32,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,6 +73,13 @@ static struct {
  * for reading while it uses them. The main thread reads rd without it.
  */
 static pthread_rwlock_t rd_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* The uid whose connects the hooks leave alone (set before load()). */
+static uid_t worker_uid = (uid_t)-1;
+
+/* Network process: the kernel refused it the map (EPERM); every later
+ * claim goes to the parent straight away. */
+static atomic_bool claim_direct_refused;
 
 /* ---- endpoints --------------------------------------------------------- */
 
@@ -261,7 +276,15 @@ static int attach_cgroup(const char *cgroup)
 		link_pin_path((unsigned long long)sb.st_ino, progs[i], path, sizeof(path));
 		fd = bpf_obj_get(path);
 		if (fd >= 0) {
-			close(fd);	/* attached by an earlier run */
+			/* Attached by an earlier run, maybe of an older ktlsd or
+			 * for another uid: from now on it runs this program. */
+			if (bpf_link_update(fd, bpf_program__fd(progs[i]), NULL) < 0) {
+				log_err("redirect: cannot update %s on %s: %s",
+					bpf_program__name(progs[i]), cgroup,
+					strerror(errno));
+				rc = -1;
+			}
+			close(fd);
 			continue;
 		}
 		link = bpf_program__attach_cgroup(progs[i], cg);
@@ -372,6 +395,7 @@ static int load(void)
 	maps[1] = rd.skel->maps.ktlsd_csocks;
 	maps[2] = rd.skel->maps.ktlsd_origdst;
 	maps[3] = rd.skel->maps.ktlsd_sk;
+	rd.skel->rodata->ktlsd_worker_uid = (__u32)worker_uid;
 	if (bpf_util_pin_maps(rd.dir, maps, map_names, N_MAPS) < 0)
 		goto fail;
 	if (redirect_bpf__load(rd.skel) < 0) {
@@ -507,12 +531,13 @@ int redirect_network_fds(int *out, int max)
 	for (int i = 0; i < rd.n_lsn && n < max; i++)
 		if (rd.lsn_fd[i] >= 0)
 			out[n++] = rd.lsn_fd[i];
-	/* Per connection: the exemption of ktlsd's own connect and the
-	 * original destination (see the README on unprivileged map use). */
-	if (n + 2 <= max) {
-		out[n++] = bpf_map__fd(rd.skel->maps.ktlsd_sk);
+	/* Per connection: the original destination, read from the map where
+	 * the kernel allows it, else asked of the parent (see the README on
+	 * unprivileged map use). */
+	if (n < max)
 		out[n++] = bpf_map__fd(rd.skel->maps.ktlsd_origdst);
-	}
+	if (n < max && redirect_broker_child_fd() >= 0)
+		out[n++] = redirect_broker_child_fd();
 	return n;
 }
 
@@ -527,36 +552,67 @@ int redirect_listener_slots(struct worker *w, struct listener_slot *slots)
 	return n;
 }
 
-int redirect_exempt(int fd)
+void redirect_set_worker_uid(uid_t uid)
 {
-	struct ktlsd_sk_state state = { .flags = KTLSD_SK_EXEMPT };
-	int rc = 0;
+	worker_uid = uid;
+}
+
+/* Consume the record of SRC from ktlsd_origdst. 0, or -1 with errno
+ * (ENOENT: none). */
+static int take_record(int map, const struct ktlsd_endpoint *src,
+		       struct ktlsd_endpoint *dst)
+{
+	if (bpf_map_lookup_and_delete_elem(map, src, dst) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOTSUP && errno != 524 /* ENOTSUPP */)
+		return -1;
+	/* Before 5.14: no lookup-and-delete on hash maps. */
+	if (bpf_map_lookup_elem(map, src, dst) < 0)
+		return -1;
+	bpf_map_delete_elem(map, src);
+	return 0;
+}
+
+int redirect_take_origdst(const struct ktlsd_endpoint *src,
+			  struct ktlsd_endpoint *dst)
+{
+	int rc = -1;
 
 	pthread_rwlock_rdlock(&rd_lock);
 	if (rd.active)
-		rc = bpf_map_update_elem(bpf_map__fd(rd.skel->maps.ktlsd_sk), &fd,
-					 &state, BPF_ANY);
+		rc = take_record(bpf_map__fd(rd.skel->maps.ktlsd_origdst), src, dst);
 	pthread_rwlock_unlock(&rd_lock);
 	return rc;
 }
 
+/* The network process's side: the map itself, or the parent when the
+ * kernel refuses the map to a process without CAP_BPF. */
 static int claim_locked(int fd, struct cfg_addr *orig)
 {
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 	struct ktlsd_endpoint src, dst;
-	int map;
+	int rc = -1;
 
 	if (!rd.active || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
 	    endpoint_of(&peer, &src) < 0)
 		return -1;
-	map = bpf_map__fd(rd.skel->maps.ktlsd_origdst);
-	if (bpf_map_lookup_and_delete_elem(map, &src, &dst) < 0) {
-		/* Older kernels: no lookup-and-delete on hash maps. */
-		if (bpf_map_lookup_elem(map, &src, &dst) < 0)
-			return -1;
-		bpf_map_delete_elem(map, &src);
+	if (!atomic_load(&claim_direct_refused) && !redirect_broker_forced()) {
+		/* Only the combined command passes the network filter. */
+		rc = bpf_map_lookup_and_delete_elem(
+			bpf_map__fd(rd.skel->maps.ktlsd_origdst), &src, &dst);
+		if (rc < 0 && errno == ENOENT)
+			return -1;	/* nothing recorded */
+		/* EPERM on Linux before 6.5 while unprivileged bpf() is
+		 * disabled; EINVAL before 5.14 (no lookup-and-delete on a
+		 * hash map). Either way the parent can. */
+		if (rc < 0 && !atomic_exchange(&claim_direct_refused, true))
+			log_notice("redirect: the kernel refuses the network process "
+				   "the original destinations (%s): the parent "
+				   "looks them up for it", strerror(errno));
 	}
+	if (rc < 0 && redirect_broker_claim(&src, &dst) < 0)
+		return -1;
 	endpoint_to_addr(&dst, orig);
 	return 0;
 }

@@ -11,9 +11,13 @@
 #ifndef KTLSD_REDIRECT_H
 #define KTLSD_REDIRECT_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "ktlsd.h"
+#include "ktlsd/steer.h"
 
 /* listener_slot.port_index of a redirect listener. */
 #define PORT_INDEX_REDIRECT (-2)
@@ -57,15 +61,59 @@ int redirect_unload(const char *dir, FILE *out);
 
 /* For worker_sync_listeners(), like steer_listener_slots(). */
 int redirect_listener_slots(struct worker *w, struct listener_slot *slots);
-/* What a network process keeps: the redirect listeners and the two maps
- * it uses per connection. */
+/* What a network process keeps: the redirect listeners, the original
+ * destinations' map and its end of the parent's channel. */
 int redirect_network_fds(int *out, int max);
 
-/* Mark FD, one of ktlsd's own client sockets, as never redirected. */
-int redirect_exempt(int fd);
+/* Before redirect_start(): the uid of the network processes, whose
+ * connects the hooks never redirect (ktlsd's own, to the real servers). */
+void redirect_set_worker_uid(uid_t uid);
 /* For a socket accepted on a redirect listener: where did the application
- * want to go? Fills ORIG (once: the record is consumed). 0 or -1. */
+ * want to go? Fills ORIG (once: the record is consumed). 0 or -1. Network
+ * process, any worker thread. */
 int redirect_claim(int fd, struct cfg_addr *orig);
+/* Parent: consume the record of an application socket whose source is
+ * SRC (for redirect_broker.c). 0, or -1 (ENOENT: none). */
+int redirect_take_origdst(const struct ktlsd_endpoint *src,
+			  struct ktlsd_endpoint *dst);
+
+/*
+ * The parent's lookups for network processes the kernel refuses the map
+ * (redirect_broker.c, redirect_ask.c). One SOCK_SEQPACKET socketpair per
+ * network process. Parent main thread: prepare() before the fork, adopt()
+ * after it (PID < 0: the fork failed); the parent answers on its main loop
+ * and forgets a channel at its EOF. Network process: claim() from any
+ * worker thread.
+ */
+int redirect_broker_prepare(void);
+void redirect_broker_adopt(pid_t pid);
+
+/* The messages (both ends are the same binary, forked). */
+#define REDIRECT_ASK_TIMEOUT_S	5
+struct redirect_ask_req {
+	uint32_t seq;
+	uint32_t pad;
+	struct ktlsd_endpoint src;	/* the accepted socket's peer */
+};
+struct redirect_ask_ans {
+	uint32_t seq;			/* the request's */
+	uint32_t found;			/* 1: DST was recorded, now consumed */
+	struct ktlsd_endpoint dst;
+};
+
+/* The rest is the network process's side (redirect_ask.c). FD: its end of
+ * the channel, FORCE: KTLSD_REDIRECT_CLAIM=parent; (-1, false) in the
+ * parent after the fork closes its copy. */
+void redirect_ask_set_channel(int fd, bool force);
+/* The network process's end (-1: none); kept across its fd clean-up. */
+int redirect_broker_child_fd(void);
+/* KTLSD_REDIRECT_CLAIM=parent: skip the map even where the kernel allows
+ * it (tests use it to cover the parent's path on any kernel). */
+bool redirect_broker_forced(void);
+/* Ask the parent for SRC's record. 0, or -1 (none, or no answer). */
+int redirect_broker_claim(const struct ktlsd_endpoint *src,
+			  struct ktlsd_endpoint *dst);
+
 /* The index of GEN's Connection whose server is ORIG, or -1. */
 int redirect_find(const struct generation *gen, const struct cfg_addr *orig);
 

@@ -255,17 +255,13 @@ int sandbox_seccomp(enum sandbox_profile profile)
 		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
 				 SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
 				 SCMP_A1(SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, SOCK_DGRAM));
-		/* bpf() on the maps the parent handed over (the redirect's
-		 * per-connection entries), never a new map or program: the
-		 * element commands only. */
-		static const int map_cmds[] = {
-			BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
-			BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_AND_DELETE_ELEM,
-		};
-
-		for (size_t i = 0; i < N(map_cmds); i++)
-			seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
-					 SCMP_A0(SCMP_CMP_EQ, map_cmds[i]));
+		/* bpf() for one command: consuming a redirected connection's
+		 * original destination in the map the parent handed over
+		 * (Linux 6.5+; before, the kernel refuses it and the parent
+		 * does it, redirect_broker.c). Never a new map or program,
+		 * never a write: ktlsd's own connects are recognised by uid. */
+		seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
+				 SCMP_A0(SCMP_CMP_EQ, BPF_MAP_LOOKUP_AND_DELETE_ELEM));
 	}
 	/* prctl(PR_SET_NAME) only: the title says "draining" (sandbox_set_title). */
 	seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,

@@ -201,9 +201,9 @@ struct session *session_new_client(struct worker *w, int app_fd,
 	if (!s)
 		return NULL;
 	fd = socket(server->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	/* ktlsd's own connect must reach the server, not come back here. */
-	if (fd < 0 || redirect_exempt(fd) < 0 ||
-	    session_attach_ssl(s, gen->conn_ctx[conn_index], fd) < 0 ||
+	/* The connect hooks let it reach the server rather than come back
+	 * here: they pass every connect of the network processes' uid. */
+	if (fd < 0 || session_attach_ssl(s, gen->conn_ctx[conn_index], fd) < 0 ||
 	    creds_client_prepare(s->ssl, conn) < 0 ||
 	    (connect(fd, (const struct sockaddr *)&server->ss, server->len) < 0 &&
 	     errno != EINPROGRESS)) {

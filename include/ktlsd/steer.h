@@ -97,7 +97,8 @@ struct ktlsd_dst_stats {
 };
 
 /* ktlsd_sk (socket storage): what the programs know about one socket. */
-#define KTLSD_SK_EXEMPT		1	/* ktlsd's own: never redirected */
+/* 1 marked ktlsd's own sockets before the connect hooks recognised them
+ * by uid; pinned maps may still hold it on old sockets: never reuse it. */
 #define KTLSD_SK_REDIRECTED	2	/* an application's, sent to ktlsd */
 
 struct ktlsd_sk_state {
