@@ -597,7 +597,11 @@ static int claim_locked(int fd, struct cfg_addr *orig)
 	if (!rd.active || getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ||
 	    endpoint_of(&peer, &src) < 0)
 		return -1;
-	if (!atomic_load(&claim_direct_refused) && !redirect_broker_forced()) {
+	if (redirect_broker_forced() &&
+	    !atomic_exchange(&claim_direct_refused, true))
+		log_notice("redirect: KTLSD_REDIRECT_CLAIM=parent: the parent looks "
+			   "up the original destinations");
+	if (!atomic_load(&claim_direct_refused)) {
 		/* Only the combined command passes the network filter. */
 		rc = bpf_map_lookup_and_delete_elem(
 			bpf_map__fd(rd.skel->maps.ktlsd_origdst), &src, &dst);

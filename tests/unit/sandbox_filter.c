@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/bpf.h>
 
 #include "kselftest_harness.h"
 #include "sandbox.h"
@@ -92,6 +94,23 @@ static int create_file(void)
 	return fd < 0 ? -1 : close(fd);
 }
 
+/* bpf(CMD) on a descriptor that is no map: reaching the kernel at all
+ * (EBADF, or EPERM where unprivileged bpf() is disabled) counts as allowed. */
+static int bpf_cmd(int cmd)
+{
+	union bpf_attr attr = { .map_fd = (__u32)-1 };
+
+	if (syscall(__NR_bpf, cmd, &attr, sizeof(attr)) == 0)
+		return -1;	/* no such map: cannot succeed */
+	return errno == EBADF || errno == EPERM || errno == EINVAL ? 0 : -1;
+}
+
+static int bpf_lookup_and_delete(void) { return bpf_cmd(BPF_MAP_LOOKUP_AND_DELETE_ELEM); }
+static int bpf_update(void) { return bpf_cmd(BPF_MAP_UPDATE_ELEM); }
+static int bpf_lookup(void) { return bpf_cmd(BPF_MAP_LOOKUP_ELEM); }
+static int bpf_map_create(void) { return bpf_cmd(BPF_MAP_CREATE); }
+static int bpf_load_prog(void) { return bpf_cmd(BPF_PROG_LOAD); }
+
 TEST(network_makes_tcp_sockets)
 {
 	EXPECT_EQ(ALLOWED, confined(SANDBOX_NETWORK, tcp4));
@@ -119,6 +138,17 @@ TEST(network_starts_threads_but_no_process)
 TEST(network_creates_no_file)
 {
 	EXPECT_EQ(KILLED, confined(SANDBOX_NETWORK, create_file));
+}
+
+/* The redirect's one map command (consuming an original destination);
+ * nothing that writes a map or makes a map or program. */
+TEST(network_bpf_consumes_map_entries_only)
+{
+	EXPECT_EQ(ALLOWED, confined(SANDBOX_NETWORK, bpf_lookup_and_delete));
+	EXPECT_EQ(KILLED, confined(SANDBOX_NETWORK, bpf_update));
+	EXPECT_EQ(KILLED, confined(SANDBOX_NETWORK, bpf_lookup));
+	EXPECT_EQ(KILLED, confined(SANDBOX_NETWORK, bpf_map_create));
+	EXPECT_EQ(KILLED, confined(SANDBOX_NETWORK, bpf_load_prog));
 }
 
 TEST(key_holder_makes_no_socket_and_no_process)
