@@ -6,7 +6,7 @@
 #   make              build ktlsd, ktlsctl and the BPF objects
 #   make deps         install build and test dependencies (apt-get)
 #   make test         unit + host suites (plain, ASan/UBSan, TSan) + vm + systemd suites
-#   make test-unit | test-host | test-san | test-tsan | test-vm [KERNEL=linux-image-...] | test-systemd
+#   make test-unit | test-host | test-san | test-tsan | test-vm [KERNEL=linux-image-...] | test-vm61 | test-systemd
 #   make demo         run ktlsd on a demo config in front of a demo backend
 #   make fuzz         bounded libFuzzer runs
 #   make bench        ktlsd against stunnel, HAProxy and nginx (deps-bench first)
@@ -94,7 +94,7 @@ FUZZERS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*
 PROGS := $(BUILD)/ktlsd $(BUILD)/ktlsctl $(BUILD)/tests/lib/backend \
 	 $(BUILD)/tests/lib/flood
 
-.PHONY: all deps deps-bench test test-unit test-host test-vm test-san test-tsan check \
+.PHONY: all deps deps-bench test test-unit test-host test-vm test-vm61 test-san test-tsan check \
 	test-systemd demo fuzz install deb clean help harness tests bench
 all: $(PROGS) $(BPF_OBJS)
 
@@ -214,6 +214,9 @@ test-tsan:
 	$(Q)tests/run-suite unit build/tsan && tests/run-suite host build/tsan
 test-vm: tests
 	$(Q)tests/vm/run-vm $(BUILD) $(if $(KERNEL),--kernel $(KERNEL))
+# The redirect tests on Debian 12's newest 6.1 kernel (part of 'make test').
+test-vm61: tests
+	$(Q)tests/run-suite vm61 $(BUILD)
 # The package under systemd as PID 1 in a VM (tests/systemd/run-systemd).
 test-systemd: all deb
 	$(Q)tests/run-suite systemd $(BUILD) $(BUILD)/ktlsd_$(VERSION)_$(shell dpkg --print-architecture).deb
