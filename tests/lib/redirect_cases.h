@@ -457,8 +457,9 @@ static int reload(FIXTURE_DATA(redirect) *self)
 }
 
 /* Servers come and go by reload, without a restart; a graceful stop
- * closes the door like a crash does. */
-TEST_F(redirect, reload_removes_and_adds_a_server_then_stop)
+ * closes the door like a crash does. Two reloads and five applications:
+ * more than the harness's default 30 s under emulation (TCG, 6.1). */
+TEST_F_TIMEOUT(redirect, reload_removes_and_adds_a_server_then_stop, 120)
 {
 	char path[600];
 
