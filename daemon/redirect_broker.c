@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The parent claims original destinations (ktlsd_origdst, see redirect.c)
- * for network processes the kernel refuses the map: before Linux 6.5,
- * while kernel.unprivileged_bpf_disabled is set (Debian's default), every
- * bpf() call needs CAP_BPF, which only the parent holds.
+ * for network processes the kernel refuses the map: upstream Linux before
+ * 6.5, while kernel.unprivileged_bpf_disabled is set (Debian's default),
+ * makes every bpf() call need CAP_BPF, which only the parent holds.
+ * (Debian's 6.1.0-47 and later 6.1 builds no longer refuse it.)
  *
  * Each network process gets a SOCK_SEQPACKET socketpair of its own for
  * this, apart from its control channel (netproc.c), where only the parent
