@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <grp.h>
+#include <pwd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -344,8 +345,8 @@ static int app_bulk(const char *addr, int port, size_t bytes)
 enum app_kind { APP_LINE, APP_BULK };
 
 /* Run the application in its own process inside the cgroup; its result. */
-static int run_app(FIXTURE_DATA(redirect) *self, enum app_kind kind,
-		   const char *addr, int port)
+static int run_app_as(FIXTURE_DATA(redirect) *self, enum app_kind kind,
+		      const char *addr, int port, const struct passwd *user)
 {
 	int status;
 	pid_t pid = fork();
@@ -353,12 +354,21 @@ static int run_app(FIXTURE_DATA(redirect) *self, enum app_kind kind,
 	if (pid == 0) {
 		if (tl_cgroup_join(self->cgroup, getpid()) < 0)
 			_exit(APP_SETUP);
+		if (user && (setgroups(0, NULL) < 0 || setgid(user->pw_gid) < 0 ||
+			     setuid(user->pw_uid) < 0))
+			_exit(APP_SETUP);
 		_exit(kind == APP_LINE ? app_line(addr, port) :
 		      app_bulk(addr, port, bulk_bytes()));
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return -1;
 	return WEXITSTATUS(status);
+}
+
+static int run_app(FIXTURE_DATA(redirect) *self, enum app_kind kind,
+		   const char *addr, int port)
+{
+	return run_app_as(self, kind, addr, port, NULL);
 }
 
 /* ktlsctl stats --prometheus into a file; its path goes to OUT. */
@@ -678,6 +688,24 @@ TEST_F_TIMEOUT(redirect, parent_claims_for_the_network_process, 120)
 	EXPECT_EQ(0, dial_the_listener(self));
 	EXPECT_EQ(0, tl_wait_file_contains(self->log, "no destination recorded",
 					   20000));
+	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
+}
+
+/*
+ * ktlsd's own connects pass the hooks because the network processes' uid
+ * makes them (ktlsd_worker_uid), which the test's configuration leaves at
+ * the default user ktlsd. The documented consequence, and the proof that
+ * the uid is what lets them through: an application in the cgroup running
+ * as that user is not redirected either, so its plaintext reaches the TLS
+ * server, which answers nothing, while root's connect is redirected.
+ */
+TEST_F_TIMEOUT(redirect, connects_of_the_network_processes_uid_pass, 120)
+{
+	const struct passwd *net = getpwnam("ktlsd");
+
+	ASSERT_NE(NULL, net) TH_LOG("no user ktlsd, the network processes' user");
+	EXPECT_EQ(APP_NO_DATA, run_app_as(self, APP_LINE, TL_SERVER_V4,
+					  PORT_MUTUAL, net));
 	EXPECT_EQ(APP_OK, run_app(self, APP_LINE, TL_SERVER_V4, PORT_MUTUAL));
 }
 
