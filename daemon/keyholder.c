@@ -283,7 +283,10 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 	send_msg(fd, KH_OK, m->h.id, sig, siglen, -1);
 }
 
-#define KH_MAX_SIGNERS 64	/* live network processes: a handful */
+/* Sign channels at once: the parent's own and KP_MAX_CHANNELS for each
+ * network process, of which there are a handful (one serving, the others
+ * draining; netproc.c allows 16). */
+#define KH_MAX_SIGNERS (17 * KP_MAX_CHANNELS)
 
 /* A sign channel handed over on the load channel joins the poll set. */
 static void add_signer(struct pollfd *pfd, nfds_t *n, int fd)

@@ -87,9 +87,23 @@ int keyproxy_init(void);
 /* A key of the keyproxy provider: PUB's public half, signing through key
  * ID of the key holder. NULL on failure. */
 EVP_PKEY *keyproxy_key(EVP_PKEY *pub, uint32_t id);
-/* Where signing requests go from now on (the sign channel; -1: nowhere, a
- * signature then fails and so does the handshake that needs it). */
-void keyproxy_set_channel(int sign_fd);
+/*
+ * The sign channels one process may use: one per worker thread up to this
+ * many (more workers share them). The key holder serves at most this many
+ * per network process (keyholder.c).
+ */
+#define KP_MAX_CHANNELS	16
+/* Where signing requests of the threads that use channel SLOT go from now
+ * on (a sign channel; -1: nowhere, a signature then fails and so does the
+ * handshake that needs it). Waits for a signature in flight on it; returns
+ * the channel's previous descriptor (-1: none), for the caller to close. */
+int keyproxy_set_channel(unsigned int slot, int sign_fd);
+/* In a child just forked: forget the parent's channels (closed in it
+ * already) without closing anything. */
+void keyproxy_forget_channels(void);
+/* The calling thread signs on channel SLOT (modulo KP_MAX_CHANNELS), or on
+ * channel 0 while SLOT has none. Threads that never call it use 0. */
+void keyproxy_use_channel(unsigned int slot);
 /* Called with a key's id when OpenSSL frees the last reference to it. */
 void keyproxy_set_release_hook(void (*hook)(uint32_t id));
 

@@ -20,9 +20,13 @@
  * compares a certificate with a keyproxy key (EVP_PKEY_eq imports the
  * certificate's key here and calls match).
  *
- * Signing is a blocking round trip on the sign channel, serialised by a
- * mutex: the key holder answers one request at a time anyway, and a
- * signature (ECDSA, RSA) costs far more than the two context switches.
+ * Signing is a blocking round trip on a sign channel. A process has up to
+ * KP_MAX_CHANNELS of them and each worker thread picks its own
+ * (keyproxy_use_channel), so that no worker waits for another's round
+ * trip: the key holder finds the requests of all of them queued and
+ * answers them one after the other without sleeping in between. A channel
+ * still carries one request at a time (its mutex), which matters only
+ * when workers outnumber channels and share one.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -46,9 +50,19 @@
 #define KP_PARAM_ID	"ktlsd-key-id"
 #define KP_PARAM_SPKI	"ktlsd-public-key"
 
-/* Guards sign_fd and the request/answer pairing on it. */
-static pthread_mutex_t sign_lock = PTHREAD_MUTEX_INITIALIZER;
-static int sign_fd = -1;
+struct kp_channel {
+	/* Guards fd and the request/answer pairing on it: the worker(s)
+	 * signing on it and the thread that replaces it after the key holder
+	 * was restarted. */
+	pthread_mutex_t lock;
+	int fd;
+};
+
+static struct kp_channel channels[KP_MAX_CHANNELS] = {
+	[0 ... KP_MAX_CHANNELS - 1] = { PTHREAD_MUTEX_INITIALIZER, -1 },
+};
+/* The calling thread's channel; 0 for a thread that never chose one. */
+static __thread unsigned int my_channel;
 /* Set once at start-up, before any key exists; read-only afterwards. */
 static void (*release_hook)(uint32_t id);
 
@@ -57,11 +71,46 @@ void keyproxy_set_release_hook(void (*hook)(uint32_t id))
 	release_hook = hook;
 }
 
-void keyproxy_set_channel(int fd)
+int keyproxy_set_channel(unsigned int slot, int fd)
 {
-	pthread_mutex_lock(&sign_lock);
-	sign_fd = fd;
-	pthread_mutex_unlock(&sign_lock);
+	struct kp_channel *c = &channels[slot % KP_MAX_CHANNELS];
+	int old;
+
+	pthread_mutex_lock(&c->lock);	/* waits for a signature in flight */
+	old = c->fd;
+	c->fd = fd;
+	pthread_mutex_unlock(&c->lock);
+	return old;
+}
+
+void keyproxy_forget_channels(void)
+{
+	/* A child just forked, with one thread: a lock that another thread
+	 * of the parent held at the fork would never be released here. */
+	for (int i = 0; i < KP_MAX_CHANNELS; i++) {
+		pthread_mutex_init(&channels[i].lock, NULL);
+		channels[i].fd = -1;
+	}
+}
+
+void keyproxy_use_channel(unsigned int slot)
+{
+	my_channel = slot % KP_MAX_CHANNELS;
+}
+
+/* The calling thread's channel, locked; channel 0 when its own has none
+ * (a process that made only one: the parent, tests). */
+static struct kp_channel *lock_channel(void)
+{
+	struct kp_channel *c = &channels[my_channel];
+
+	pthread_mutex_lock(&c->lock);
+	if (c->fd < 0 && c != &channels[0]) {
+		pthread_mutex_unlock(&c->lock);
+		c = &channels[0];
+		pthread_mutex_lock(&c->lock);
+	}
+	return c;
 }
 
 struct kp_key {
@@ -416,16 +465,16 @@ static int round_trip(const struct kh_hdr *req, const struct kh_sign_req *body,
 		{ (void *)req, sizeof(*req) }, { (void *)body, sizeof(*body) },
 	};
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct kp_channel *c = lock_channel();
 	ssize_t n = -1;
 	int ok = 0;
 
-	pthread_mutex_lock(&sign_lock);
-	if (sign_fd >= 0 && sendmsg(sign_fd, &mh, MSG_NOSIGNAL) >= 0) {
+	if (c->fd >= 0 && sendmsg(c->fd, &mh, MSG_NOSIGNAL) >= 0) {
 		do
-			n = recv(sign_fd, &ans, sizeof(ans), 0);
+			n = recv(c->fd, &ans, sizeof(ans), 0);
 		while (n < 0 && errno == EINTR);
 	}
-	pthread_mutex_unlock(&sign_lock);
+	pthread_mutex_unlock(&c->lock);
 	if (n < (ssize_t)sizeof(ans.h) ||
 	    ans.h.len != (size_t)n - sizeof(ans.h) || ans.h.id != req->id) {
 		log_err("key holder: no answer to a signing request (%s)",

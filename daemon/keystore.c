@@ -45,7 +45,6 @@ static struct key_file *files;
 static size_t n_files;
 static uint32_t next_id = 1;
 static int load_fd = -1;	/* our end of the load channel */
-static int sign_fd = -1;	/* this process's own sign channel */
 static pid_t holder_pid;
 static uid_t holder_uid;
 static gid_t holder_gid;
@@ -81,7 +80,7 @@ static void release_key(uint32_t id)
  * ks_lock held. */
 static int spawn_locked(char *err, size_t errlen)
 {
-	int lp[2];
+	int lp[2], old;
 	struct timeval tv = { .tv_sec = 5 };
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lp) < 0) {
@@ -101,10 +100,10 @@ static int spawn_locked(char *err, size_t errlen)
 	if (load_fd >= 0)
 		close(load_fd);
 	load_fd = lp[0];
-	if (sign_fd >= 0)
-		close(sign_fd);
-	sign_fd = keyholder_add_signer(load_fd);
-	keyproxy_set_channel(sign_fd);
+	/* This process's own sign channel: keyproxy's channel 0. */
+	old = keyproxy_set_channel(0, keyholder_add_signer(load_fd));
+	if (old >= 0)
+		close(old);
 	return 0;
 }
 
@@ -147,14 +146,15 @@ out:
 
 void keystore_stop(void)
 {
+	int old;
+
 	pthread_mutex_lock(&ks_lock);
 	if (load_fd >= 0)
 		close(load_fd);	/* the key holder exits at EOF */
 	load_fd = -1;
-	keyproxy_set_channel(-1);
-	if (sign_fd >= 0)
-		close(sign_fd);
-	sign_fd = -1;
+	old = keyproxy_set_channel(0, -1);
+	if (old >= 0)
+		close(old);
 	holder_pid = 0;
 	pthread_mutex_unlock(&ks_lock);
 }

@@ -22,8 +22,13 @@
  * replaced at once from the current generation. Each network process dies
  * with the parent (PR_SET_PDEATHSIG), so no orphan keeps a port.
  *
+ * Sign channels: the key holder's, one per worker thread (up to
+ * KP_MAX_CHANNELS), made by the parent and inherited at the fork; when the
+ * key holder is replaced, the parent sends a new one for each (NET_SIGNER
+ * names the worker's slot).
+ *
  * Channel: a SOCK_SEQPACKET socketpair per network process. The parent
- * asks (sessions, counts, drain, a new sign channel); the child answers on
+ * asks (sessions, counts, drain, new sign channels); the child answers on
  * the same channel and sends nothing unasked except READY once. Messages
  * are fixed-layout (both ends are the same binary, forked, never exec'd);
  * every length is checked. The parent's main thread is the only one that
@@ -61,7 +66,8 @@ enum net_msg_type {
 	NET_END,		/* child: end of the packets; u8 truncated */
 	NET_COUNT,		/* parent: how many sessions? */
 	NET_COUNT_REPLY,	/* child: struct net_count */
-	NET_SIGNER,		/* parent: fd attached, the new sign channel */
+	NET_SIGNER,		/* parent: fd attached, the new sign channel;
+				 * u32 its slot (keyproxy_set_channel) */
 };
 
 struct net_hdr {
@@ -166,18 +172,21 @@ static void child_answer_sessions(int chan, const struct net_msg *m, size_t len)
 	ctl_outq_free(&q);
 }
 
-static int signer_fd = -1;	/* child: the current sign channel */
-
-static void child_take_signer(int fd)
+static void child_take_signer(uint32_t slot, int fd)
 {
-	int old = signer_fd;
+	int old;
 
 	if (fd < 0)
 		return;
-	signer_fd = fd;
-	keyproxy_set_channel(fd);	/* waits for a signature in flight */
+	old = keyproxy_set_channel(slot, fd);	/* waits for a signature in flight */
 	if (old >= 0)
 		close(old);
+}
+
+/* How many sign channels a network process gets: one per worker. */
+static int signers_per_process(void)
+{
+	return n_workers < KP_MAX_CHANNELS ? n_workers : KP_MAX_CHANNELS;
 }
 
 /* Answer the parent until it says drain and the last session has ended,
@@ -222,28 +231,36 @@ static int child_loop(int chan)
 			net_send(chan, NET_COUNT_REPLY, &c, sizeof(c), -1);
 			break;
 		}
-		case NET_SIGNER:
-			child_take_signer(passed);
+		case NET_SIGNER: {
+			uint32_t slot;
+
+			if (len != sizeof(slot))
+				break;
+			memcpy(&slot, m.payload, sizeof(slot));
+			child_take_signer(slot, passed);
 			passed = -1;
 			break;
+		}
 		}
 		if (passed >= 0)
 			close(passed);
 	}
 }
 
-static void __attribute__((noreturn)) child_main(int chan, int signer,
-						 pid_t parent, bool selftest)
+static void __attribute__((noreturn)) child_main(int chan, const int *signers,
+						 int n_signers, pid_t parent,
+						 bool selftest)
 {
-	int keep[64], n = 0;
+	int keep[64 + KP_MAX_CHANNELS], n = 0;
 	sigset_t all;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)
 		_exit(1);
 	keep[n++] = chan;
-	keep[n++] = signer;
-	n += listeners_fds(keep + n, 64 - n - 16);
+	for (int i = 0; i < n_signers; i++)
+		keep[n++] = signers[i];
+	n += listeners_fds(keep + n, 64 + KP_MAX_CHANNELS - n - 16);
 	n += steer_network_fds(keep + n, 8);
 	n += redirect_network_fds(keep + n, 8);
 	close_all_but(keep, n);
@@ -255,7 +272,10 @@ static void __attribute__((noreturn)) child_main(int chan, int signer,
 	sandbox_set_title("network");
 	/* The keys are the parent's to release; ours are only references. */
 	keyproxy_set_release_hook(NULL);
-	child_take_signer(signer);
+	/* The parent's own sign channel stayed behind (close_all_but). */
+	keyproxy_forget_channels();
+	for (int i = 0; i < n_signers; i++)
+		child_take_signer((uint32_t)i, signers[i]);
 	if (sandbox_drop_privileges(net_uid, net_gid) < 0) {
 		log_err("network process: cannot drop privileges: %s",
 			strerror(errno));
@@ -320,13 +340,19 @@ static void forget(struct netproc *p)
 	p->chan = -1;
 }
 
+static void close_signers(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 /* Fork a network process for the current generation; wait for READY. */
 static int spawn(char *err, size_t errlen)
 {
 	struct timeval tv = { .tv_sec = READY_TIMEOUT_S };
 	struct netproc *p = NULL;
 	struct net_msg m;
-	int sp[2], signer, passed;
+	int sp[2], signers[KP_MAX_CHANNELS], n_signers = 0, passed;
 	pid_t parent = getpid(), pid;
 	bool selftest;
 	ssize_t len;
@@ -338,14 +364,17 @@ static int spawn(char *err, size_t errlen)
 		snprintf(err, errlen, "too many network processes still draining");
 		return -1;
 	}
-	signer = keystore_new_signer();
-	if (signer < 0) {
-		snprintf(err, errlen, "the key holder gave no sign channel");
-		return -1;
+	for (; n_signers < signers_per_process(); n_signers++) {
+		signers[n_signers] = keystore_new_signer();
+		if (signers[n_signers] < 0) {
+			snprintf(err, errlen, "the key holder gave no sign channel");
+			close_signers(signers, n_signers);
+			return -1;
+		}
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
-		close(signer);
+		close_signers(signers, n_signers);
 		return -1;
 	}
 	selftest = sandbox_take_selftest("network");
@@ -354,10 +383,10 @@ static int spawn(char *err, size_t errlen)
 	pid = fork();
 	if (pid == 0) {
 		close(sp[0]);
-		child_main(sp[1], signer, parent, selftest);
+		child_main(sp[1], signers, n_signers, parent, selftest);
 	}
 	close(sp[1]);
-	close(signer);
+	close_signers(signers, n_signers);
 	redirect_broker_adopt(pid);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
@@ -452,16 +481,18 @@ int netproc_child_exited(pid_t pid, const char *how)
 void netproc_new_signers(void)
 {
 	for (int i = 0; i < MAX_NETPROCS; i++) {
-		int fd;
-
 		if (procs[i].pid <= 0)
 			continue;
-		fd = keystore_new_signer();
-		if (fd < 0 || net_send(procs[i].chan, NET_SIGNER, NULL, 0, fd) < 0)
-			log_err("network process %d: no new sign channel",
-				(int)procs[i].pid);
-		if (fd >= 0)
-			close(fd);
+		for (uint32_t slot = 0; slot < (uint32_t)signers_per_process(); slot++) {
+			int fd = keystore_new_signer();
+
+			if (fd < 0 || net_send(procs[i].chan, NET_SIGNER, &slot,
+					       sizeof(slot), fd) < 0)
+				log_err("network process %d: no new sign channel %u",
+					(int)procs[i].pid, slot);
+			if (fd >= 0)
+				close(fd);
+		}
 	}
 }
 

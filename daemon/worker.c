@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "bpf_util.h"
+#include "keyholder.h"
 #include "ktlsd.h"
 #include "log.h"
 #include "redirect.h"
@@ -332,6 +333,9 @@ static void *worker_main(void *arg)
 	struct epoll_event evs[64];
 	bool woken;
 
+	/* Its own sign channel to the key holder (netproc.c made one per
+	 * worker): no worker waits for another's signature. */
+	keyproxy_use_channel((unsigned int)w->id);
 	while (!atomic_load(&w->stop)) {
 		int n = epoll_wait(w->epfd, evs, 64, -1);
 

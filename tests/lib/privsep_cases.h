@@ -6,7 +6,9 @@
  * through /proc/PID/mem holds no byte of the private key (the scalar in
  * both byte orders, the DER and the PEM), while the key holder's does,
  * which proves the scan can find it; kill -9 of each child and a seccomp
- * violation are each followed by a new child and working handshakes.
+ * violation are each followed by a new child and working handshakes; a
+ * new key holder gets a sign channel for each worker again, and handshakes
+ * made at once (so that every worker signs) all succeed.
  * Included by tests/host/privsep.c (userspace TLS) and tests/vm/privsep.c
  * (kTLS: the keys installed in the kernel, the private key still only in
  * the key holder).
@@ -14,7 +16,9 @@
 #ifndef KTLSD_PRIVSEP_CASES_H
 #define KTLSD_PRIVSEP_CASES_H
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -257,6 +261,78 @@ static bool echo_works(FIXTURE_DATA(privsep) *self, int tries)
 	return false;
 }
 
+/* How many sockets PID holds. */
+static int sockets_of(pid_t pid)
+{
+	char path[64], target[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	while (dir && (d = readdir(dir))) {
+		char link[320];
+		ssize_t len;
+
+		snprintf(link, sizeof(link), "%s/%s", path, d->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len > 0 && (target[len] = '\0', !strncmp(target, "socket:", 7)))
+			n++;
+	}
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+/* Wait (bounded) until PID holds WANT sockets; returns the last count. */
+static int wait_sockets(pid_t pid, int want)
+{
+	int n = -1;
+
+	for (int i = 0; i < 200 && n != want; i++) {
+		struct timespec ts = { 0, 25 * 1000 * 1000 };
+
+		n = sockets_of(pid);
+		if (n != want)
+			nanosleep(&ts, NULL);	/* the parent hands them over */
+	}
+	return n;
+}
+
+struct echo_thread {
+	pthread_t tid;
+	FIXTURE_DATA(privsep) *self;
+	bool ok;
+};
+
+static void *echo_once(void *arg)
+{
+	struct echo_thread *t = arg;
+
+	t->ok = echo_works(t->self, 1);
+	return NULL;
+}
+
+/* N handshakes at once, each of which must succeed: with the workers all
+ * busy, every one of them makes some, each on its own sign channel. */
+static bool echo_works_at_once(FIXTURE_DATA(privsep) *self, int n)
+{
+	struct echo_thread t[16];
+	bool ok = true;
+
+	for (int i = 0; i < n; i++) {
+		t[i] = (struct echo_thread){ .self = self };
+		if (pthread_create(&t[i].tid, NULL, echo_once, &t[i]))
+			return false;
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(t[i].tid, NULL);
+		ok = ok && t[i].ok;
+	}
+	return ok;
+}
+
 static void expect_confined(struct __test_metadata *_metadata, pid_t pid,
 			    uid_t uid)
 {
@@ -288,6 +364,9 @@ TEST_F(privsep, each_process_has_only_what_it_needs)
 	net = child_titled(self->daemon.pid, "ktlsd: network");
 	expect_confined(_metadata, kh, self->uid);
 	expect_confined(_metadata, net, self->uid);
+	/* The load channel, the parent's sign channel, one per worker. */
+	EXPECT_EQ(4, sockets_of(kh));
+	EXPECT_TRUE(echo_works_at_once(self, 16));
 	/* The parent keeps root, and of the capabilities only its own list:
 	 * none of module loading, ptrace, raw I/O or rebooting. */
 	eff = status_hex(self->daemon.pid, "CapEff:");
@@ -366,7 +445,10 @@ TEST_F(privsep, killed_key_holder_is_replaced)
 	ASSERT_EQ(0, tl_wait_file_contains(self->log, "ready with 1 key(s)", 10000));
 	fresh = wait_child(self->daemon.pid, "ktlsd: key holder", kh);
 	ASSERT_LT(0, fresh);
+	/* The load channel, the parent's sign channel, one per worker. */
+	EXPECT_EQ(4, wait_sockets(fresh, 4));
 	EXPECT_TRUE(echo_works(self, 100));
+	EXPECT_TRUE(echo_works_at_once(self, 16));
 	expect_confined(_metadata, fresh, self->uid);
 }
 
