@@ -63,8 +63,15 @@ static ssize_t recv_msg(int fd, struct kh_msg *m, int *passed)
 
 struct held_key {
 	uint32_t id;
+	bool rsa;
 	EVP_PKEY *key;
-	EVP_PKEY_CTX *ctx;	/* reused: sign_init resets it per request */
+	/* Reused: set up for the digest, padding and salt length below, and
+	 * set up again only when a request asks for others (a server signs
+	 * with one scheme per key, mostly). */
+	EVP_PKEY_CTX *ctx;
+	bool ready;
+	const EVP_MD *md;
+	int32_t rsa_padding, pss_saltlen;
 };
 
 static struct held_key *held;
@@ -202,21 +209,33 @@ static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
 		EVP_PKEY_free(key);
 		_exit(1);
 	}
-	held[n_held++] = (struct held_key){ m->h.id, key,
-					    EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL) };
+	held[n_held++] = (struct held_key){
+		.id = m->h.id, .rsa = EVP_PKEY_is_a(key, "RSA"), .key = key,
+		.ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL),
+	};
 	send_msg(fd, KH_OK, m->h.id, der, (size_t)dlen, -1);
 }
 
-/* The digests a TLS signature may use, fetched once. */
+/* The digests a TLS signature may use, fetched once. A name once found
+ * allowed is remembered as it was asked for ("SHA256"), so that the next
+ * request with it needs no fetch. The key holder has one thread: no lock. */
 static const EVP_MD *allowed_digest(const char *name)
 {
 	static const char *const names[] = {
 		"SHA1", "SHA2-224", "SHA2-256", "SHA2-384", "SHA2-512",
 	};
 	static EVP_MD *fetched[sizeof(names) / sizeof(names[0])];
-	EVP_MD *md = EVP_MD_fetch(NULL, name, NULL);
+	static struct {
+		char name[sizeof(((struct kh_sign_req *)0)->digest_name)];
+		const EVP_MD *md;
+	} seen[8];
+	EVP_MD *md;
 	const EVP_MD *found = NULL;
 
+	for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]) && seen[i].md; i++)
+		if (!strcmp(seen[i].name, name))
+			return seen[i].md;
+	md = EVP_MD_fetch(NULL, name, NULL);
 	for (size_t i = 0; md && i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!EVP_MD_is_a(md, names[i]))
 			continue;
@@ -228,7 +247,35 @@ static const EVP_MD *allowed_digest(const char *name)
 		break;
 	}
 	EVP_MD_free(md);
+	for (size_t i = 0; found && i < sizeof(seen) / sizeof(seen[0]); i++) {
+		if (seen[i].md)
+			continue;
+		/* NAME is NUL-terminated within as many bytes (serve_sign). */
+		memcpy(seen[i].name, name, sizeof(seen[i].name));
+		seen[i].md = found;
+		break;
+	}
 	return found;
+}
+
+/* K's context set up for MD and the request's RSA padding and salt length;
+ * kept as it is when the previous request asked for the same. */
+static bool sign_setup(struct held_key *k, const EVP_MD *md,
+		       const struct kh_sign_req *req)
+{
+	if (k->ready && k->md == md && k->rsa_padding == req->rsa_padding &&
+	    k->pss_saltlen == req->pss_saltlen)
+		return true;
+	k->ready = EVP_PKEY_sign_init(k->ctx) == 1 &&
+		   EVP_PKEY_CTX_set_signature_md(k->ctx, md) == 1 &&
+		   (!k->rsa ||
+		    EVP_PKEY_CTX_set_rsa_padding(k->ctx, req->rsa_padding) == 1) &&
+		   (!k->rsa || req->rsa_padding != RSA_PKCS1_PSS_PADDING ||
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(k->ctx, req->pss_saltlen) == 1);
+	k->md = md;
+	k->rsa_padding = req->rsa_padding;
+	k->pss_saltlen = req->pss_saltlen;
+	return k->ready;
 }
 
 /* Check a signing request completely, then sign. */
@@ -239,7 +286,6 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 	unsigned char sig[KH_MAX_PAYLOAD];
 	size_t siglen = sizeof(sig);
 	const EVP_MD *md = NULL;
-	bool rsa;
 
 	if (kh_selftest)
 		sandbox_selftest_violate();
@@ -258,24 +304,20 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 		reply_error(fd, m->h.id, "digest refused");
 		return;
 	}
-	rsa = EVP_PKEY_is_a(k->key, "RSA");
-	if (rsa && req.rsa_padding != RSA_PKCS1_PADDING &&
+	if (k->rsa && req.rsa_padding != RSA_PKCS1_PADDING &&
 	    req.rsa_padding != RSA_PKCS1_PSS_PADDING) {
 		reply_error(fd, m->h.id, "RSA padding %d refused", req.rsa_padding);
 		return;
 	}
-	if (rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
+	if (k->rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
 	    req.pss_saltlen != RSA_PSS_SALTLEN_DIGEST &&
 	    req.pss_saltlen != (int32_t)req.tbs_len) {
 		reply_error(fd, m->h.id, "PSS salt length %d refused", req.pss_saltlen);
 		return;
 	}
-	if (EVP_PKEY_sign_init(k->ctx) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(k->ctx, md) != 1 ||
-	    (rsa && EVP_PKEY_CTX_set_rsa_padding(k->ctx, req.rsa_padding) != 1) ||
-	    (rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(k->ctx, req.pss_saltlen) != 1) ||
+	if (!sign_setup(k, md, &req) ||
 	    EVP_PKEY_sign(k->ctx, sig, &siglen, req.tbs, req.tbs_len) != 1) {
+		k->ready = false;
 		ERR_clear_error();
 		reply_error(fd, m->h.id, "signing failed");
 		return;
@@ -349,7 +391,9 @@ static int serve(int load_fd)
 				reply_error(fd, m.h.id,
 					    "request %u refused on this channel",
 					    m.h.type);
-			OPENSSL_cleanse(&m, sizeof(m));
+			/* What arrived (all of it when malformed), not the
+			 * whole 4 KiB buffer for each signature. */
+			OPENSSL_cleanse(&m, len < 0 ? sizeof(m) : sizeof(m.h) + (size_t)len);
 		}
 	}
 }
