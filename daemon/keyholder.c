@@ -2,7 +2,8 @@
 /*
  * The key holder process and the parent's side of it; see keyholder.h.
  *
- * The key holder is a single-threaded poll loop over two sockets. It never
+ * The key holder is a single-threaded poll loop over its load channel and
+ * the request pipes of its sign channels. It never
  * opens a path: key files arrive as descriptors the parent opened. Every
  * request is checked (size, channel, key id, digest name and length, RSA
  * padding and salt length) before anything is done with it; a bad request
@@ -16,9 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
@@ -46,17 +50,51 @@ static int send_msg(int fd, uint32_t type, uint32_t id, const void *payload,
 	return fdmsg_send(fd, &h, sizeof(h), payload, len, pass_fd);
 }
 
-/* One message; *PASSED gets a passed descriptor (or -1). Returns the
- * payload length, -1 at EOF or on an error, -2 for a malformed message. */
-static ssize_t recv_msg(int fd, struct kh_msg *m, int *passed)
+/* An answer, on the load channel (a socket) or an answer pipe: one write,
+ * which a pipe keeps whole up to PIPE_BUF; larger ones are refused (a
+ * signature is at most 1 KiB: RSA-8192). */
+static int answer(int fd, uint32_t type, uint32_t id, const void *payload,
+		  size_t len)
 {
-	ssize_t n = fdmsg_recv(fd, m, sizeof(*m), passed);
+	struct kh_hdr h = { .type = type, .id = id, .len = (uint32_t)len };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
+	ssize_t n;
 
-	if (n == -1)
+	if (sizeof(h) + len > PIPE_BUF) {
+		errno = EMSGSIZE;
 		return -1;
+	}
+	do
+		n = writev(fd, iov, len ? 2 : 1);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)(sizeof(h) + len) ? 0 : -1;
+}
+
+/* Of N bytes received into M: the payload length, or -2 when malformed. */
+static ssize_t payload_len(const struct kh_msg *m, ssize_t n)
+{
 	if (n < (ssize_t)sizeof(m->h) || m->h.len != (size_t)n - sizeof(m->h))
 		return -2;
 	return (ssize_t)m->h.len;
+}
+
+/* One message on the load channel; PASSED gets the descriptors passed
+ * with it (-1 where none). Returns the payload length, -1 at EOF or on an
+ * error, -2 for a malformed message. */
+static ssize_t recv_msg(int fd, struct kh_msg *m, int passed[FDMSG_MAX_FDS])
+{
+	ssize_t n = fdmsg_recv_fds(fd, m, sizeof(*m), passed, FDMSG_MAX_FDS);
+
+	return n == -1 ? -1 : payload_len(m, n);
+}
+
+static void close_passed(int passed[FDMSG_MAX_FDS])
+{
+	for (int i = 0; i < FDMSG_MAX_FDS; i++) {
+		if (passed[i] >= 0)
+			close(passed[i]);
+		passed[i] = -1;
+	}
 }
 
 /* ---- the key holder process ------------------------------------------ */
@@ -112,7 +150,7 @@ static int reply_error(int fd, uint32_t id, const char *fmt, ...)
 		len = 0;
 	if ((size_t)len >= sizeof(text))
 		len = sizeof(text) - 1;
-	return send_msg(fd, KH_ERROR, id, text, (size_t)len, -1);
+	return answer(fd, KH_ERROR, id, text, (size_t)len);
 }
 
 #define KH_MAX_KEY_FILE	(1 << 20)	/* a PKCS#12 with a long chain fits */
@@ -188,7 +226,7 @@ static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
 		if (why[0])
 			reply_error(fd, m->h.id, "%s: %s", name, why);
 		else
-			send_msg(fd, KH_NOKEY, m->h.id, NULL, 0, -1);
+			answer(fd, KH_NOKEY, m->h.id, NULL, 0);
 		return;
 	}
 	if (!EVP_PKEY_is_a(key, "EC") && !EVP_PKEY_is_a(key, "RSA")) {
@@ -213,7 +251,7 @@ static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
 		.id = m->h.id, .rsa = EVP_PKEY_is_a(key, "RSA"), .key = key,
 		.ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL),
 	};
-	send_msg(fd, KH_OK, m->h.id, der, (size_t)dlen, -1);
+	answer(fd, KH_OK, m->h.id, der, (size_t)dlen);
 }
 
 /* The digests a TLS signature may use, fetched once. A name once found
@@ -322,7 +360,7 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 		reply_error(fd, m->h.id, "signing failed");
 		return;
 	}
-	send_msg(fd, KH_OK, m->h.id, sig, siglen, -1);
+	answer(fd, KH_OK, m->h.id, sig, siglen);
 }
 
 /* Sign channels at once: the parent's own and KP_MAX_CHANNELS for each
@@ -330,71 +368,117 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
  * draining; netproc.c allows 16). */
 #define KH_MAX_SIGNERS (17 * KP_MAX_CHANNELS)
 
-/* A sign channel handed over on the load channel joins the poll set. */
-static void add_signer(struct pollfd *pfd, nfds_t *n, int fd)
+/* The poll set: [0] the load channel, then the request pipes of the sign
+ * channels; ans[i] is where the answers to pfd[i]'s requests go. */
+struct kh_set {
+	struct pollfd pfd[KH_MAX_SIGNERS + 1];
+	int ans[KH_MAX_SIGNERS + 1];
+	nfds_t n;
+};
+
+/* A sign channel handed over on the load channel (FDS: the read end of
+ * its request pipe, the write end of its answer pipe) joins the set. */
+static void add_signer(struct kh_set *set, int fds[FDMSG_MAX_FDS])
 {
-	if (fd < 0)
-		return;
-	if (*n >= KH_MAX_SIGNERS + 1) {
-		close(fd);
+	if (fds[0] < 0 || fds[1] < 0 || set->n >= KH_MAX_SIGNERS + 1) {
+		close_passed(fds);
 		return;
 	}
-	pfd[*n] = (struct pollfd){ fd, POLLIN, 0 };
-	(*n)++;
+	set->pfd[set->n] = (struct pollfd){ fds[0], POLLIN, 0 };
+	set->ans[set->n] = fds[1];
+	set->n++;
+}
+
+/* Its network process ended: the last entry takes its place. */
+static void drop_signer(struct kh_set *set, nfds_t i)
+{
+	close(set->pfd[i].fd);
+	close(set->ans[i]);
+	set->n--;
+	set->pfd[i] = set->pfd[set->n];
+	set->ans[i] = set->ans[set->n];
+}
+
+/* One message on the load channel; false when the parent is gone (or
+ * closed the channel): so is our reason to exist. */
+static bool serve_load_channel(struct kh_set *set, struct kh_msg *m)
+{
+	int fd = set->pfd[0].fd, passed[FDMSG_MAX_FDS];
+	ssize_t len = recv_msg(fd, m, passed);
+
+	if (len == -1)
+		return false;
+	if (len >= 0 && m->h.type == KH_LOAD) {
+		int keyfd = passed[0];
+
+		passed[0] = -1;
+		close_passed(passed);
+		serve_load(fd, m, (size_t)len, keyfd);
+		return true;
+	}
+	if (len >= 0 && m->h.type == KH_ADD_SIGNER) {
+		add_signer(set, passed);
+		return true;
+	}
+	close_passed(passed);
+	if (len < 0)
+		reply_error(fd, 0, "malformed message");
+	else if (m->h.type == KH_UNLOAD)
+		forget_key(m->h.id);
+	else
+		reply_error(fd, m->h.id, "request %u refused on this channel",
+			    m->h.type);
+	OPENSSL_cleanse(m, len < 0 ? sizeof(*m) : sizeof(m->h) + (size_t)len);
+	return true;
+}
+
+/* One request on sign channel I: a single read, since its signer writes
+ * each request at once and waits for the answer before the next. False
+ * when the signer is gone. */
+static bool serve_sign_channel(struct kh_set *set, nfds_t i, struct kh_msg *m)
+{
+	int ans = set->ans[i];
+	ssize_t n, len;
+
+	do
+		n = read(set->pfd[i].fd, m, sizeof(*m));
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return false;
+	len = payload_len(m, n);
+	if (len < 0)
+		reply_error(ans, 0, "malformed message");
+	else if (m->h.type == KH_SIGN)
+		serve_sign(ans, m, (size_t)len);
+	else
+		reply_error(ans, m->h.id, "request %u refused on this channel",
+			    m->h.type);
+	/* What arrived, not the whole 4 KiB buffer for each signature. */
+	OPENSSL_cleanse(m, (size_t)n);
+	return true;
 }
 
 static int serve(int load_fd)
 {
-	struct pollfd pfd[KH_MAX_SIGNERS + 1] = { { load_fd, POLLIN, 0 } };
-	nfds_t n = 1;
+	static struct kh_set set;	/* one thread: the only user */
 	struct kh_msg m;
 
+	set.pfd[0] = (struct pollfd){ load_fd, POLLIN, 0 };
+	set.n = 1;
 	for (;;) {
-		if (poll(pfd, n, -1) < 0) {
+		if (poll(set.pfd, set.n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
 		}
-		for (nfds_t i = 0; i < n; i++) {
-			int fd = pfd[i].fd, passed = -1;
-			ssize_t len;
-
-			if (!pfd[i].revents)
-				continue;
-			len = recv_msg(fd, &m, &passed);
-			if (len == -1) {
-				/* The parent is gone (or closed the load
-				 * channel): so is our reason to exist. */
-				if (i == 0)
-					return 0;
-				close(fd);	/* a network process ended */
-				pfd[i--] = pfd[--n];
-				continue;
-			}
-			if (i == 0 && len >= 0 && m.h.type == KH_LOAD) {
-				serve_load(fd, &m, (size_t)len, passed);
-				continue;
-			}
-			if (i == 0 && len >= 0 && m.h.type == KH_ADD_SIGNER) {
-				add_signer(pfd, &n, passed);
-				continue;
-			}
-			if (passed >= 0)
-				close(passed);
-			if (len < 0)
-				reply_error(fd, 0, "malformed message");
-			else if (i == 0 && m.h.type == KH_UNLOAD)
-				forget_key(m.h.id);
-			else if (i > 0 && m.h.type == KH_SIGN)
-				serve_sign(fd, &m, (size_t)len);
-			else
-				reply_error(fd, m.h.id,
-					    "request %u refused on this channel",
-					    m.h.type);
-			/* What arrived (all of it when malformed), not the
-			 * whole 4 KiB buffer for each signature. */
-			OPENSSL_cleanse(&m, len < 0 ? sizeof(m) : sizeof(m.h) + (size_t)len);
-		}
+		/* From the last: a dropped channel's place is taken by one
+		 * already served in this round. */
+		for (nfds_t i = set.n - 1; i > 0; i--)
+			if (set.pfd[i].revents && !serve_sign_channel(&set, i, &m))
+				drop_signer(&set, i);
+		/* Last: channels it adds have no events of this round. */
+		if (set.pfd[0].revents && !serve_load_channel(&set, &m))
+			return 0;
 	}
 }
 
@@ -451,7 +535,7 @@ EVP_PKEY *keyholder_load(int load_fd, uint32_t id, int fd, const char *path,
 	struct kh_msg m;
 	EVP_PKEY *pub = NULL;
 	const unsigned char *p = m.payload;
-	int passed;
+	int passed[FDMSG_MAX_FDS];
 	ssize_t len;
 
 	*no_key = false;
@@ -459,8 +543,10 @@ EVP_PKEY *keyholder_load(int load_fd, uint32_t id, int fd, const char *path,
 	if (send_msg(load_fd, KH_LOAD, id, path, strlen(path), fd) < 0)
 		len = -1;
 	else
-		len = recv_msg(load_fd, &m, &passed);
+		len = recv_msg(load_fd, &m, passed);
 	pthread_mutex_unlock(&load_lock);
+	if (len != -1)
+		close_passed(passed);	/* the key holder passes none */
 	if (len < 0 || m.h.id != id) {
 		snprintf(err, errlen, "the key holder process did not answer (%s)",
 			 len == -1 ? strerror(errno ? errno : EPIPE) : "malformed answer");
@@ -481,24 +567,38 @@ EVP_PKEY *keyholder_load(int load_fd, uint32_t id, int fd, const char *path,
 	}
 }
 
-int keyholder_add_signer(int load_fd)
+int keyholder_add_signer(int load_fd, struct kh_signer *out)
 {
-	int sp[2], rc;
-	struct timeval tv = { .tv_sec = 5 };
+	struct kh_hdr h = { .type = KH_ADD_SIGNER };
+	int req[2], ans[2], theirs[2], rc;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+	*out = (struct kh_signer){ -1, -1 };
+	if (pipe2(req, O_CLOEXEC) < 0)
 		return -1;
-	/* A key holder that hangs must not hang a handshake for long. */
-	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	pthread_mutex_lock(&load_lock);
-	rc = send_msg(load_fd, KH_ADD_SIGNER, 0, NULL, 0, sp[1]);
-	pthread_mutex_unlock(&load_lock);
-	close(sp[1]);
-	if (rc < 0) {
-		close(sp[0]);
+	if (pipe2(ans, O_CLOEXEC) < 0) {
+		close(req[0]);
+		close(req[1]);
 		return -1;
 	}
-	return sp[0];
+	/* The key holder never waits for a signer that stops reading its
+	 * answers (it would keep every other one waiting): a full pipe
+	 * loses the answer instead. The write end is the key holder's
+	 * alone once passed, and so is this flag. */
+	fcntl(ans[1], F_SETFL, O_NONBLOCK);
+	theirs[0] = req[0];
+	theirs[1] = ans[1];
+	pthread_mutex_lock(&load_lock);
+	rc = fdmsg_send_fds(load_fd, &h, sizeof(h), NULL, 0, theirs, 2);
+	pthread_mutex_unlock(&load_lock);
+	close(req[0]);
+	close(ans[1]);
+	if (rc < 0) {
+		close(req[1]);
+		close(ans[0]);
+		return -1;
+	}
+	*out = (struct kh_signer){ .req = req[1], .ans = ans[0] };
+	return 0;
 }
 
 void keyholder_unload(int load_fd, uint32_t id)

@@ -9,12 +9,19 @@
  * data where the handshake runs and sends only the digest to the key holder,
  * which checks the request and signs it.
  *
- * Its channels are SOCK_SEQPACKET socketpairs (one message per request,
- * record boundaries kept, the peer's death seen as EOF):
- *   load channel  parent -> key holder: KH_LOAD (with an fd), KH_UNLOAD,
- *                 KH_ADD_SIGNER (with the key holder's end of a new sign
- *                 channel: one per process that makes handshakes)
- *   sign channels handshakes -> key holder: KH_SIGN only
+ * Its channels (the peer's death seen as EOF on each):
+ *   load channel  a SOCK_SEQPACKET socketpair (one message per request,
+ *                 descriptors attached), parent -> key holder: KH_LOAD
+ *                 (with an fd), KH_UNLOAD, KH_ADD_SIGNER (with the key
+ *                 holder's ends of a new sign channel: one per thread that
+ *                 makes handshakes, up to KP_MAX_CHANNELS per process)
+ *   sign channels two pipes, requests one way and answers the other:
+ *                 handshakes -> key holder: KH_SIGN only. A pipe costs
+ *                 the kernel less than an AF_UNIX socket, which is the
+ *                 larger part of a round trip's cost on one CPU; the
+ *                 framing pipes lack is made by the one request in flight
+ *                 per channel, each message being written at once and
+ *                 smaller than PIPE_BUF (so never split).
  * A request on the wrong channel is refused, so a compromised network
  * process can ask for signatures but cannot load or probe files.
  *
@@ -59,6 +66,12 @@ struct kh_sign_req {
 	uint8_t tbs[KH_MAX_DIGEST];
 };
 
+/* A sign channel, as its signer holds it: -1 in both when there is none. */
+struct kh_signer {
+	int req;	/* write end of the request pipe */
+	int ans;	/* read end of the answer pipe */
+};
+
 /* keyholder.c */
 /*
  * Fork the key holder. It drops to UID/GID (no capabilities, no_new_privs,
@@ -67,8 +80,8 @@ struct kh_sign_req {
  * Returns its pid, or -1 with errno.
  */
 pid_t keyholder_spawn(int load_fd, uid_t uid, gid_t gid);
-/* Parent side: a new sign channel; returns the signer's end or -1. */
-int keyholder_add_signer(int load_fd);
+/* Parent side: a new sign channel; its signer's ends in *OUT. 0 or -1. */
+int keyholder_add_signer(int load_fd, struct kh_signer *out);
 /*
  * Parent side: hand FD (a key file opened read-only; PATH names it in
  * messages) to the key holder as key ID. Returns the public half on success;
@@ -94,10 +107,13 @@ EVP_PKEY *keyproxy_key(EVP_PKEY *pub, uint32_t id);
  */
 #define KP_MAX_CHANNELS	16
 /* Where signing requests of the threads that use channel SLOT go from now
- * on (a sign channel; -1: nowhere, a signature then fails and so does the
+ * on (a sign channel; -1s: nowhere, a signature then fails and so does the
  * handshake that needs it). Waits for a signature in flight on it; returns
- * the channel's previous descriptor (-1: none), for the caller to close. */
-int keyproxy_set_channel(unsigned int slot, int sign_fd);
+ * the channel's previous descriptors, for the caller to close
+ * (keyproxy_close_signer). */
+struct kh_signer keyproxy_set_channel(unsigned int slot, struct kh_signer ch);
+/* Close what CH holds. */
+void keyproxy_close_signer(struct kh_signer ch);
 /* In a child just forked: forget the parent's channels (closed in it
  * already) without closing anything. */
 void keyproxy_forget_channels(void);

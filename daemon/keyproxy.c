@@ -29,10 +29,12 @@
  * when workers outnumber channels and share one.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <unistd.h>
+#include <sys/uio.h>
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
@@ -51,15 +53,15 @@
 #define KP_PARAM_SPKI	"ktlsd-public-key"
 
 struct kp_channel {
-	/* Guards fd and the request/answer pairing on it: the worker(s)
+	/* Guards ch and the request/answer pairing on it: the worker(s)
 	 * signing on it and the thread that replaces it after the key holder
 	 * was restarted. */
 	pthread_mutex_t lock;
-	int fd;
+	struct kh_signer ch;
 };
 
 static struct kp_channel channels[KP_MAX_CHANNELS] = {
-	[0 ... KP_MAX_CHANNELS - 1] = { PTHREAD_MUTEX_INITIALIZER, -1 },
+	[0 ... KP_MAX_CHANNELS - 1] = { PTHREAD_MUTEX_INITIALIZER, { -1, -1 } },
 };
 /* The calling thread's channel; 0 for a thread that never chose one. */
 static __thread unsigned int my_channel;
@@ -71,16 +73,24 @@ void keyproxy_set_release_hook(void (*hook)(uint32_t id))
 	release_hook = hook;
 }
 
-int keyproxy_set_channel(unsigned int slot, int fd)
+struct kh_signer keyproxy_set_channel(unsigned int slot, struct kh_signer ch)
 {
 	struct kp_channel *c = &channels[slot % KP_MAX_CHANNELS];
-	int old;
+	struct kh_signer old;
 
 	pthread_mutex_lock(&c->lock);	/* waits for a signature in flight */
-	old = c->fd;
-	c->fd = fd;
+	old = c->ch;
+	c->ch = ch;
 	pthread_mutex_unlock(&c->lock);
 	return old;
+}
+
+void keyproxy_close_signer(struct kh_signer ch)
+{
+	if (ch.req >= 0)
+		close(ch.req);
+	if (ch.ans >= 0)
+		close(ch.ans);
 }
 
 void keyproxy_forget_channels(void)
@@ -89,7 +99,7 @@ void keyproxy_forget_channels(void)
 	 * of the parent held at the fork would never be released here. */
 	for (int i = 0; i < KP_MAX_CHANNELS; i++) {
 		pthread_mutex_init(&channels[i].lock, NULL);
-		channels[i].fd = -1;
+		channels[i].ch = (struct kh_signer){ -1, -1 };
 	}
 }
 
@@ -105,7 +115,7 @@ static struct kp_channel *lock_channel(void)
 	struct kp_channel *c = &channels[my_channel];
 
 	pthread_mutex_lock(&c->lock);
-	if (c->fd < 0 && c != &channels[0]) {
+	if (c->ch.req < 0 && c != &channels[0]) {
 		pthread_mutex_unlock(&c->lock);
 		c = &channels[0];
 		pthread_mutex_lock(&c->lock);
@@ -453,7 +463,47 @@ static int kp_digest_sign_update(void *ctx, const unsigned char *data,
 	return s->md && EVP_DigestUpdate(s->md, data, len) == 1;
 }
 
-/* One request, one answer, on the sign channel. */
+#define KP_ANSWER_TIMEOUT_MS	5000	/* a key holder that hangs must not
+					 * hang a handshake for long */
+
+/* Send REQ and BODY on CH (one write, smaller than PIPE_BUF: never split
+ * nor mixed) and read the answer into ANS (CAP bytes), waiting for it up
+ * to KP_ANSWER_TIMEOUT_MS. Returns the answer's length, 0 when the key
+ * holder has gone, -1 on an error (errno) or a timeout (ETIMEDOUT). */
+static ssize_t exchange(struct kh_signer ch, const struct kh_hdr *req,
+			const struct kh_sign_req *body, void *ans, size_t cap)
+{
+	struct iovec iov[2] = {
+		{ (void *)req, sizeof(*req) }, { (void *)body, sizeof(*body) },
+	};
+	struct pollfd pfd = { ch.ans, POLLIN, 0 };
+	ssize_t n;
+	int r;
+
+	if (ch.req < 0 || ch.ans < 0) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	do
+		n = writev(ch.req, iov, 2);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)(sizeof(*req) + sizeof(*body)))
+		return n < 0 ? -1 : 0;
+	do
+		r = poll(&pfd, 1, KP_ANSWER_TIMEOUT_MS);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		if (r == 0)
+			errno = ETIMEDOUT;
+		return -1;
+	}
+	do
+		n = read(ch.ans, ans, cap);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* One request, one answer, on the calling thread's sign channel. */
 static int round_trip(const struct kh_hdr *req, const struct kh_sign_req *body,
 		      unsigned char *sig, size_t *siglen, size_t sigsize)
 {
@@ -461,19 +511,11 @@ static int round_trip(const struct kh_hdr *req, const struct kh_sign_req *body,
 		struct kh_hdr h;
 		unsigned char payload[KH_MAX_PAYLOAD];
 	} ans;
-	struct iovec iov[2] = {
-		{ (void *)req, sizeof(*req) }, { (void *)body, sizeof(*body) },
-	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 	struct kp_channel *c = lock_channel();
-	ssize_t n = -1;
+	ssize_t n;
 	int ok = 0;
 
-	if (c->fd >= 0 && sendmsg(c->fd, &mh, MSG_NOSIGNAL) >= 0) {
-		do
-			n = recv(c->fd, &ans, sizeof(ans), 0);
-		while (n < 0 && errno == EINTR);
-	}
+	n = exchange(c->ch, req, body, &ans, sizeof(ans));
 	pthread_mutex_unlock(&c->lock);
 	if (n < (ssize_t)sizeof(ans.h) ||
 	    ans.h.len != (size_t)n - sizeof(ans.h) || ans.h.id != req->id) {

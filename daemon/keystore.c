@@ -80,7 +80,8 @@ static void release_key(uint32_t id)
  * ks_lock held. */
 static int spawn_locked(char *err, size_t errlen)
 {
-	int lp[2], old;
+	struct kh_signer own = { -1, -1 };
+	int lp[2];
 	struct timeval tv = { .tv_sec = 5 };
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lp) < 0) {
@@ -101,20 +102,21 @@ static int spawn_locked(char *err, size_t errlen)
 		close(load_fd);
 	load_fd = lp[0];
 	/* This process's own sign channel: keyproxy's channel 0. */
-	old = keyproxy_set_channel(0, keyholder_add_signer(load_fd));
-	if (old >= 0)
-		close(old);
+	keyholder_add_signer(load_fd, &own);
+	keyproxy_close_signer(keyproxy_set_channel(0, own));
 	return 0;
 }
 
-int keystore_new_signer(void)
+int keystore_new_signer(struct kh_signer *out)
 {
-	int fd;
+	int rc = -1;
 
+	*out = (struct kh_signer){ -1, -1 };
 	pthread_mutex_lock(&ks_lock);
-	fd = load_fd >= 0 ? keyholder_add_signer(load_fd) : -1;
+	if (load_fd >= 0)
+		rc = keyholder_add_signer(load_fd, out);
 	pthread_mutex_unlock(&ks_lock);
-	return fd;
+	return rc;
 }
 
 int keystore_start(const char *user, char *err, size_t errlen)
@@ -138,6 +140,9 @@ int keystore_start(const char *user, char *err, size_t errlen)
 		goto out;
 	}
 	keyproxy_set_release_hook(release_key);
+	/* Sign channels are pipes: a signature asked of a key holder that
+	 * died must fail, not kill this process with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	rc = spawn_locked(err, errlen);
 out:
 	pthread_mutex_unlock(&ks_lock);
@@ -146,15 +151,11 @@ out:
 
 void keystore_stop(void)
 {
-	int old;
-
 	pthread_mutex_lock(&ks_lock);
 	if (load_fd >= 0)
 		close(load_fd);	/* the key holder exits at EOF */
 	load_fd = -1;
-	old = keyproxy_set_channel(0, -1);
-	if (old >= 0)
-		close(old);
+	keyproxy_close_signer(keyproxy_set_channel(0, (struct kh_signer){ -1, -1 }));
 	holder_pid = 0;
 	pthread_mutex_unlock(&ks_lock);
 }

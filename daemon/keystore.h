@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <openssl/evp.h>
 
+#include "keyholder.h"
+
 /* Start the key holder as USER ("" or NULL: ktlsd) unless it runs. */
 int keystore_start(const char *user, char *err, size_t errlen);
 /* Close the channels; the key holder exits. */
@@ -18,8 +20,9 @@ void keystore_stop(void);
 pid_t keystore_pid(void);
 /* Our end of the load channel, which no child may keep (-1: none). */
 int keystore_load_fd(void);
-/* A new sign channel for a network process (its end), or -1. */
-int keystore_new_signer(void);
+/* A new sign channel for a network process: its signer's ends in *OUT.
+ * 0, or -1 (then *OUT holds -1s). */
+int keystore_new_signer(struct kh_signer *out);
 /*
  * PATH's private key, held by the key holder (started as USER if it does
  * not run yet): returns a keyproxy key for a

@@ -22,10 +22,10 @@
  * replaced at once from the current generation. Each network process dies
  * with the parent (PR_SET_PDEATHSIG), so no orphan keeps a port.
  *
- * Sign channels: the key holder's, one per worker thread (up to
- * KP_MAX_CHANNELS), made by the parent and inherited at the fork; when the
- * key holder is replaced, the parent sends a new one for each (NET_SIGNER
- * names the worker's slot).
+ * Sign channels: the key holder's (two pipes each), one per worker thread
+ * (up to KP_MAX_CHANNELS), made by the parent and inherited at the fork;
+ * when the key holder is replaced, the parent sends a new one for each
+ * (NET_SIGNER names the worker's slot).
  *
  * Channel: a SOCK_SEQPACKET socketpair per network process. The parent
  * asks (sessions, counts, drain, new sign channels); the child answers on
@@ -66,8 +66,8 @@ enum net_msg_type {
 	NET_END,		/* child: end of the packets; u8 truncated */
 	NET_COUNT,		/* parent: how many sessions? */
 	NET_COUNT_REPLY,	/* child: struct net_count */
-	NET_SIGNER,		/* parent: fd attached, the new sign channel;
-				 * u32 its slot (keyproxy_set_channel) */
+	NET_SIGNER,		/* parent: the new sign channel's two fds
+				 * attached; u32 its slot (keyproxy_set_channel) */
 };
 
 struct net_hdr {
@@ -108,17 +108,34 @@ static int net_send(int fd, uint32_t type, const void *payload, size_t len,
 	return fdmsg_send(fd, &h, sizeof(h), payload, len, pass_fd);
 }
 
-/* -1 at EOF, on an error or a timeout; -2 malformed; else payload length. */
-static ssize_t net_recv(int fd, struct net_msg *m, int *passed)
+/* NET_SIGNER: SLOT, and the sign channel's two descriptors. */
+static int net_send_signer(int fd, uint32_t slot, struct kh_signer ch)
 {
-	ssize_t n = fdmsg_recv(fd, m, sizeof(*m), passed);
+	struct net_hdr h = { .type = NET_SIGNER, .len = sizeof(slot) };
+	int fds[2] = { ch.req, ch.ans };
+
+	return fdmsg_send_fds(fd, &h, sizeof(h), &slot, sizeof(slot), fds, 2);
+}
+
+static void close_passed(int passed[FDMSG_MAX_FDS])
+{
+	for (int i = 0; i < FDMSG_MAX_FDS; i++) {
+		if (passed[i] >= 0)
+			close(passed[i]);
+		passed[i] = -1;
+	}
+}
+
+/* -1 at EOF, on an error or a timeout; -2 malformed; else payload length.
+ * PASSED gets the descriptors that came with it (-1 where none). */
+static ssize_t net_recv(int fd, struct net_msg *m, int passed[FDMSG_MAX_FDS])
+{
+	ssize_t n = fdmsg_recv_fds(fd, m, sizeof(*m), passed, FDMSG_MAX_FDS);
 
 	if (n == -1)
 		return -1;
 	if (n < (ssize_t)sizeof(m->h) || m->h.len != (size_t)n - sizeof(m->h)) {
-		if (*passed >= 0)
-			close(*passed);
-		*passed = -1;
+		close_passed(passed);
 		return -2;
 	}
 	return (ssize_t)m->h.len;
@@ -172,15 +189,14 @@ static void child_answer_sessions(int chan, const struct net_msg *m, size_t len)
 	ctl_outq_free(&q);
 }
 
-static void child_take_signer(uint32_t slot, int fd)
+static void child_take_signer(uint32_t slot, struct kh_signer ch)
 {
-	int old;
-
-	if (fd < 0)
+	if (ch.req < 0 || ch.ans < 0) {
+		keyproxy_close_signer(ch);
 		return;
-	old = keyproxy_set_channel(slot, fd);	/* waits for a signature in flight */
-	if (old >= 0)
-		close(old);
+	}
+	/* Waits for a signature in flight on the old one. */
+	keyproxy_close_signer(keyproxy_set_channel(slot, ch));
 }
 
 /* How many sign channels a network process gets: one per worker. */
@@ -199,7 +215,7 @@ static int child_loop(int chan)
 		struct pollfd pfd = { chan, POLLIN, 0 };
 		struct net_msg m;
 		unsigned int hs = 0;
-		int passed, r;
+		int passed[FDMSG_MAX_FDS], r;
 		ssize_t len;
 
 		if (draining && workers_count_sessions(&hs) == 0 && hs == 0)
@@ -209,7 +225,7 @@ static int child_loop(int chan)
 			return 1;
 		if (r <= 0)
 			continue;
-		len = net_recv(chan, &m, &passed);
+		len = net_recv(chan, &m, passed);
 		if (len == -1)
 			return 0;	/* the parent is gone */
 		if (len < 0)
@@ -237,30 +253,33 @@ static int child_loop(int chan)
 			if (len != sizeof(slot))
 				break;
 			memcpy(&slot, m.payload, sizeof(slot));
-			child_take_signer(slot, passed);
-			passed = -1;
+			child_take_signer(slot, (struct kh_signer){ passed[0],
+								    passed[1] });
+			passed[0] = passed[1] = -1;
 			break;
 		}
 		}
-		if (passed >= 0)
-			close(passed);
+		close_passed(passed);
 	}
 }
 
-static void __attribute__((noreturn)) child_main(int chan, const int *signers,
+static void __attribute__((noreturn)) child_main(int chan,
+						 const struct kh_signer *signers,
 						 int n_signers, pid_t parent,
 						 bool selftest)
 {
-	int keep[64 + KP_MAX_CHANNELS], n = 0;
+	int keep[64 + 2 * KP_MAX_CHANNELS], n = 0;
 	sigset_t all;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)
 		_exit(1);
 	keep[n++] = chan;
-	for (int i = 0; i < n_signers; i++)
-		keep[n++] = signers[i];
-	n += listeners_fds(keep + n, 64 + KP_MAX_CHANNELS - n - 16);
+	for (int i = 0; i < n_signers; i++) {
+		keep[n++] = signers[i].req;
+		keep[n++] = signers[i].ans;
+	}
+	n += listeners_fds(keep + n, 64 + 2 * KP_MAX_CHANNELS - n - 16);
 	n += steer_network_fds(keep + n, 8);
 	n += redirect_network_fds(keep + n, 8);
 	close_all_but(keep, n);
@@ -340,10 +359,10 @@ static void forget(struct netproc *p)
 	p->chan = -1;
 }
 
-static void close_signers(const int *fds, int n)
+static void close_signers(const struct kh_signer *ch, int n)
 {
 	for (int i = 0; i < n; i++)
-		close(fds[i]);
+		keyproxy_close_signer(ch[i]);
 }
 
 /* Fork a network process for the current generation; wait for READY. */
@@ -352,7 +371,8 @@ static int spawn(char *err, size_t errlen)
 	struct timeval tv = { .tv_sec = READY_TIMEOUT_S };
 	struct netproc *p = NULL;
 	struct net_msg m;
-	int sp[2], signers[KP_MAX_CHANNELS], n_signers = 0, passed;
+	struct kh_signer signers[KP_MAX_CHANNELS];
+	int sp[2], n_signers = 0, passed[FDMSG_MAX_FDS];
 	pid_t parent = getpid(), pid;
 	bool selftest;
 	ssize_t len;
@@ -365,8 +385,7 @@ static int spawn(char *err, size_t errlen)
 		return -1;
 	}
 	for (; n_signers < signers_per_process(); n_signers++) {
-		signers[n_signers] = keystore_new_signer();
-		if (signers[n_signers] < 0) {
+		if (keystore_new_signer(&signers[n_signers]) < 0) {
 			snprintf(err, errlen, "the key holder gave no sign channel");
 			close_signers(signers, n_signers);
 			return -1;
@@ -394,9 +413,8 @@ static int spawn(char *err, size_t errlen)
 		return -1;
 	}
 	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	len = net_recv(sp[0], &m, &passed);
-	if (passed >= 0)
-		close(passed);
+	len = net_recv(sp[0], &m, passed);
+	close_passed(passed);
 	if (len < 0 || m.h.type != NET_READY) {
 		snprintf(err, errlen, "the network process (pid %d) did not start; "
 			 "its error is logged above", (int)pid);
@@ -484,14 +502,13 @@ void netproc_new_signers(void)
 		if (procs[i].pid <= 0)
 			continue;
 		for (uint32_t slot = 0; slot < (uint32_t)signers_per_process(); slot++) {
-			int fd = keystore_new_signer();
+			struct kh_signer ch;
 
-			if (fd < 0 || net_send(procs[i].chan, NET_SIGNER, &slot,
-					       sizeof(slot), fd) < 0)
+			if (keystore_new_signer(&ch) < 0 ||
+			    net_send_signer(procs[i].chan, slot, ch) < 0)
 				log_err("network process %d: no new sign channel %u",
 					(int)procs[i].pid, slot);
-			if (fd >= 0)
-				close(fd);
+			keyproxy_close_signer(ch);	/* the child has its own */
 		}
 	}
 }
@@ -508,15 +525,14 @@ void netproc_sessions(const struct ctl_request *req, struct ctl_outq *q)
 {
 	for (int i = 0; i < MAX_NETPROCS && !q->truncated; i++) {
 		struct net_msg m;
-		int passed;
+		int passed[FDMSG_MAX_FDS];
 		ssize_t len;
 
 		if (procs[i].pid <= 0 ||
 		    net_send(procs[i].chan, NET_SESSIONS, req, sizeof(*req), -1) < 0)
 			continue;
-		while ((len = net_recv(procs[i].chan, &m, &passed)) >= 0) {
-			if (passed >= 0)
-				close(passed);
+		while ((len = net_recv(procs[i].chan, &m, passed)) >= 0) {
+			close_passed(passed);
 			if (m.h.type == NET_END) {
 				if (len == 1 && m.payload[0])
 					q->truncated = true;
@@ -535,15 +551,14 @@ unsigned int netproc_count(unsigned int *handshakes)
 	for (int i = 0; i < MAX_NETPROCS; i++) {
 		struct net_msg m;
 		struct net_count c;
-		int passed;
+		int passed[FDMSG_MAX_FDS];
 		ssize_t len;
 
 		if (procs[i].pid <= 0 ||
 		    net_send(procs[i].chan, NET_COUNT, NULL, 0, -1) < 0)
 			continue;
-		len = net_recv(procs[i].chan, &m, &passed);
-		if (passed >= 0)
-			close(passed);
+		len = net_recv(procs[i].chan, &m, passed);
+		close_passed(passed);
 		if (len != sizeof(c) || m.h.type != NET_COUNT_REPLY)
 			continue;
 		memcpy(&c, m.payload, sizeof(c));

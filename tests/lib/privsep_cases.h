@@ -261,8 +261,9 @@ static bool echo_works(FIXTURE_DATA(privsep) *self, int tries)
 	return false;
 }
 
-/* How many sockets PID holds. */
-static int sockets_of(pid_t pid)
+/* How many descriptors of KIND ("socket:", "pipe:") PID holds, besides
+ * stdin, stdout and stderr (a test's may be pipes). */
+static int fds_of(pid_t pid, const char *kind)
 {
 	char path[64], target[64];
 	struct dirent *d;
@@ -275,9 +276,11 @@ static int sockets_of(pid_t pid)
 		char link[320];
 		ssize_t len;
 
+		if (atoi(d->d_name) <= 2)
+			continue;	/* "." and ".." too */
 		snprintf(link, sizeof(link), "%s/%s", path, d->d_name);
 		len = readlink(link, target, sizeof(target) - 1);
-		if (len > 0 && (target[len] = '\0', !strncmp(target, "socket:", 7)))
+		if (len > 0 && (target[len] = '\0', !strncmp(target, kind, strlen(kind))))
 			n++;
 	}
 	if (dir)
@@ -285,15 +288,16 @@ static int sockets_of(pid_t pid)
 	return n;
 }
 
-/* Wait (bounded) until PID holds WANT sockets; returns the last count. */
-static int wait_sockets(pid_t pid, int want)
+/* Wait (bounded) until PID holds WANT descriptors of KIND; returns the
+ * last count. */
+static int wait_fds(pid_t pid, const char *kind, int want)
 {
 	int n = -1;
 
 	for (int i = 0; i < 200 && n != want; i++) {
 		struct timespec ts = { 0, 25 * 1000 * 1000 };
 
-		n = sockets_of(pid);
+		n = fds_of(pid, kind);
 		if (n != want)
 			nanosleep(&ts, NULL);	/* the parent hands them over */
 	}
@@ -364,8 +368,10 @@ TEST_F(privsep, each_process_has_only_what_it_needs)
 	net = child_titled(self->daemon.pid, "ktlsd: network");
 	expect_confined(_metadata, kh, self->uid);
 	expect_confined(_metadata, net, self->uid);
-	/* The load channel, the parent's sign channel, one per worker. */
-	EXPECT_EQ(4, sockets_of(kh));
+	/* The load channel (a socket), and a request and an answer pipe
+	 * for each sign channel: the parent's and one per worker. */
+	EXPECT_EQ(1, fds_of(kh, "socket:"));
+	EXPECT_EQ(6, fds_of(kh, "pipe:"));
 	EXPECT_TRUE(echo_works_at_once(self, 16));
 	/* The parent keeps root, and of the capabilities only its own list:
 	 * none of module loading, ptrace, raw I/O or rebooting. */
@@ -445,8 +451,10 @@ TEST_F(privsep, killed_key_holder_is_replaced)
 	ASSERT_EQ(0, tl_wait_file_contains(self->log, "ready with 1 key(s)", 10000));
 	fresh = wait_child(self->daemon.pid, "ktlsd: key holder", kh);
 	ASSERT_LT(0, fresh);
-	/* The load channel, the parent's sign channel, one per worker. */
-	EXPECT_EQ(4, wait_sockets(fresh, 4));
+	/* The load channel, and the pipes of the parent's sign channel and
+	 * of one per worker. */
+	EXPECT_EQ(1, fds_of(fresh, "socket:"));
+	EXPECT_EQ(6, wait_fds(fresh, "pipe:", 6));
 	EXPECT_TRUE(echo_works(self, 100));
 	EXPECT_TRUE(echo_works_at_once(self, 16));
 	expect_confined(_metadata, fresh, self->uid);
