@@ -94,8 +94,3 @@ ssize_t fdmsg_recv_fds(int fd, void *buf, size_t cap, int *fds, int max_fds)
 	}
 	return n;
 }
-
-ssize_t fdmsg_recv(int fd, void *buf, size_t cap, int *passed)
-{
-	return fdmsg_recv_fds(fd, buf, cap, passed, 1);
-}

@@ -21,13 +21,11 @@ int fdmsg_send(int fd, const void *hdr, size_t hdr_len, const void *payload,
 int fdmsg_send_fds(int fd, const void *hdr, size_t hdr_len, const void *payload,
 		   size_t len, const int *fds, int n_fds);
 /*
- * One message into BUF (CAP bytes); *PASSED gets an attached descriptor or
- * -1. Returns the message's length, -1 at EOF or on an error (a receive
- * timeout included), -2 when it was truncated (then nothing is passed).
+ * One message into BUF (CAP bytes); FDS gets up to MAX_FDS descriptors
+ * attached to it (-1 where none came; any more are closed). Returns the
+ * message's length, -1 at EOF or on an error (a receive timeout included),
+ * -2 when it was truncated (then nothing is passed).
  */
-ssize_t fdmsg_recv(int fd, void *buf, size_t cap, int *passed);
-/* The same for up to MAX_FDS descriptors into FDS (-1 where none came);
- * any more that came are closed. */
 ssize_t fdmsg_recv_fds(int fd, void *buf, size_t cap, int *fds, int max_fds);
 
 #endif
