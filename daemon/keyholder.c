@@ -3,13 +3,15 @@
  * The key holder process and the parent's side of it; see keyholder.h.
  *
  * The key holder is a single-threaded poll loop over its load channel and
- * the request pipes of its sign channels. It never
- * opens a path: key files arrive as descriptors the parent opened. Every
+ * the request pipes of its sign channels. It never opens a path: key
+ * files arrive as descriptors the parent opened. Every
  * request is checked (size, channel, key id, digest name and length, RSA
  * padding and salt length) before anything is done with it; a bad request
  * gets KH_ERROR and changes nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
