@@ -315,8 +315,9 @@ void sandbox_selftest_violate(void)
  *                         address on lo
  *   CAP_BPF               loading, pinning and updating the eBPF programs
  *                         and maps
- *   CAP_PERFMON           the verifier's full view of pointers (map lookups
- *                         in the programs)
+ *   CAP_PERFMON           the verifier's full view of pointers: without
+ *                         it Linux 6.12's verifier refuses the steering
+ *                         program (6.18's accepts it)
  *   CAP_DAC_READ_SEARCH   reading rotated certificates and keys owned by
  *                         another user (opening only; the bytes of a key
  *                         file are read by the key holder)
