@@ -31,12 +31,7 @@ static pid_t rsa_maker;
 
 static const char *rsa_file(const char *name)
 {
-	static char path[4][128];
-	static int next;
-	char *p = path[next++ % 4];
-
-	snprintf(p, sizeof(path[0]), "%s/%s", rsa_dir, name);
-	return p;
+	return tl_path(rsa_dir, name);
 }
 
 /* Once, in the parent before the cases fork: a self-signed RSA server

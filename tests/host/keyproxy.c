@@ -25,12 +25,7 @@ static pid_t key_maker;
 
 static const char *key_file(const char *name)
 {
-	static char path[4][128];
-	static int next;
-	char *p = path[next++ % 4];
-
-	snprintf(p, sizeof(path[0]), "%s/%s", key_dir, name);
-	return p;
+	return tl_path(key_dir, name);
 }
 
 /* A self-signed certificate NAME.crt for server.test, its key NAME.key

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "pki.h"
+#include "testlib.h"
 
 static char pki_path[PATH_MAX];
 static pid_t pki_owner;
@@ -72,13 +73,7 @@ const char *pki_dir(void)
 
 const char *pki_file(const char *name)
 {
-	static char ring[64][PATH_MAX];
-	static unsigned int next;
-	char *buf = ring[next++ % 64];
-
-	snprintf(buf, PATH_MAX, "%s/%s", pki_dir() ? pki_dir() : "/nonexistent",
-		 name);
-	return buf;
+	return tl_path(pki_dir() ? pki_dir() : "/nonexistent", name);
 }
 
 int pki_peer_spawn(struct pki_peer *p, const char *const argv[])

@@ -52,6 +52,16 @@ __attribute__((constructor)) static void tl_ensure_daemon_user(void)
 		fprintf(stderr, "# cannot create the user ktlsd; daemons will not start\n");
 }
 
+const char *tl_path(const char *dir, const char *name)
+{
+	static char ring[64][PATH_MAX];
+	static unsigned int next;
+	char *buf = ring[next++ % 64];
+
+	snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+	return buf;
+}
+
 const char *tl_build_dir(void)
 {
 	static char dir[PATH_MAX];

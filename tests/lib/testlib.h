@@ -22,6 +22,9 @@ struct tl_proc {
 
 /* The build directory this test binary belongs to (BUILD/tests/x/y). */
 const char *tl_build_dir(void);
+/* DIR/NAME in one of 64 buffers used in turn: valid for the next 63 calls,
+ * enough for one command line. */
+const char *tl_path(const char *dir, const char *name);
 /* A new private directory under /tmp; removed by tl_rmtree(). */
 char *tl_tmpdir(void);
 /* tl_tmpdir(), and in CONF and LOG the paths of ktlsd's configuration and

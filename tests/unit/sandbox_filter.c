@@ -87,6 +87,11 @@ static int start_process(void)
 	return pid < 0 ? -1 : 0;
 }
 
+static int signal_parent(void)
+{
+	return kill(getppid(), 0);
+}
+
 static int create_file(void)
 {
 	int fd = open("/tmp/ktlsd-sandbox-filter-test", O_WRONLY | O_CREAT, 0600);
@@ -133,6 +138,12 @@ TEST(network_starts_threads_but_no_process)
 {
 	EXPECT_EQ(ALLOWED, confined(SANDBOX_NETWORK, start_thread));
 	EXPECT_EQ(KILLED, confined(SANDBOX_NETWORK, start_process));
+}
+
+TEST(network_signals_no_process)
+{
+	EXPECT_EQ(KILLED, confined(SANDBOX_NETWORK, signal_parent));
+	EXPECT_EQ(KILLED, confined(SANDBOX_KEYHOLDER, signal_parent));
 }
 
 TEST(network_creates_no_file)
