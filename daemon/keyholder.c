@@ -50,13 +50,15 @@ static int send_msg(int fd, uint32_t type, uint32_t id, const void *payload,
 	return fdmsg_send(fd, &h, sizeof(h), payload, len, pass_fd);
 }
 
-/* An answer, on the load channel (a socket) or an answer pipe: one write,
- * which a pipe keeps whole up to PIPE_BUF; larger ones are refused (a
- * signature is at most 1 KiB: RSA-8192). */
-static int answer(int fd, uint32_t type, uint32_t id, const void *payload,
-		  size_t len)
+/* An answer to the request headed TO (NULL: to none that could be read),
+ * on the load channel (a socket) or an answer pipe: one write, which a pipe
+ * keeps whole up to PIPE_BUF; larger ones are refused (a signature is at
+ * most 1 KiB: RSA-8192). It carries the request's key id and seq. */
+static int answer(int fd, uint32_t type, const struct kh_hdr *to,
+		  const void *payload, size_t len)
 {
-	struct kh_hdr h = { .type = type, .id = id, .len = (uint32_t)len };
+	struct kh_hdr h = { .type = type, .id = to ? to->id : 0,
+			    .seq = to ? to->seq : 0, .len = (uint32_t)len };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
 	ssize_t n;
 
@@ -135,9 +137,9 @@ static void forget_key(uint32_t id)
 	*k = held[--n_held];
 }
 
-static int reply_error(int fd, uint32_t id, const char *fmt, ...)
+static int reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static int reply_error(int fd, uint32_t id, const char *fmt, ...)
+static int reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
 {
 	char text[256];
 	va_list ap;
@@ -150,7 +152,7 @@ static int reply_error(int fd, uint32_t id, const char *fmt, ...)
 		len = 0;
 	if ((size_t)len >= sizeof(text))
 		len = sizeof(text) - 1;
-	return answer(fd, KH_ERROR, id, text, (size_t)len);
+	return answer(fd, KH_ERROR, to, text, (size_t)len);
 }
 
 #define KH_MAX_KEY_FILE	(1 << 20)	/* a PKCS#12 with a long chain fits */
@@ -218,27 +220,27 @@ static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
 
 	snprintf(name, sizeof(name), "%.*s", (int)len, (const char *)m->payload);
 	if (keyfd < 0) {
-		reply_error(fd, m->h.id, "%s: no descriptor passed", name);
+		reply_error(fd, &m->h, "%s: no descriptor passed", name);
 		return;
 	}
 	key = read_key(keyfd, why, sizeof(why));
 	if (!key) {
 		if (why[0])
-			reply_error(fd, m->h.id, "%s: %s", name, why);
+			reply_error(fd, &m->h, "%s: %s", name, why);
 		else
-			answer(fd, KH_NOKEY, m->h.id, NULL, 0);
+			answer(fd, KH_NOKEY, &m->h, NULL, 0);
 		return;
 	}
 	if (!EVP_PKEY_is_a(key, "EC") && !EVP_PKEY_is_a(key, "RSA")) {
 		EVP_PKEY_free(key);
-		reply_error(fd, m->h.id, "%s: only EC and RSA keys are supported",
+		reply_error(fd, &m->h, "%s: only EC and RSA keys are supported",
 			    name);
 		return;
 	}
 	dlen = i2d_PUBKEY(key, NULL);
 	if (dlen <= 0 || dlen > (int)sizeof(der) || i2d_PUBKEY(key, &p) != dlen) {
 		EVP_PKEY_free(key);
-		reply_error(fd, m->h.id, "%s: cannot encode the public key", name);
+		reply_error(fd, &m->h, "%s: cannot encode the public key", name);
 		return;
 	}
 	forget_key(m->h.id);
@@ -251,7 +253,7 @@ static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
 		.id = m->h.id, .rsa = EVP_PKEY_is_a(key, "RSA"), .key = key,
 		.ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL),
 	};
-	answer(fd, KH_OK, m->h.id, der, (size_t)dlen);
+	answer(fd, KH_OK, &m->h, der, (size_t)dlen);
 }
 
 /* The digests a TLS signature may use, fetched once. A name once found
@@ -328,39 +330,39 @@ static void serve_sign(int fd, const struct kh_msg *m, size_t len)
 	if (kh_selftest)
 		sandbox_selftest_violate();
 	if (len != sizeof(req)) {
-		reply_error(fd, m->h.id, "malformed signing request");
+		reply_error(fd, &m->h, "malformed signing request");
 		return;
 	}
 	memcpy(&req, m->payload, sizeof(req));
 	if (!k || !k->ctx) {
-		reply_error(fd, m->h.id, "no key %u", m->h.id);
+		reply_error(fd, &m->h, "no key %u", m->h.id);
 		return;
 	}
 	if (!memchr(req.digest_name, '\0', sizeof(req.digest_name)) ||
 	    !(md = allowed_digest(req.digest_name)) ||
 	    req.tbs_len != (uint32_t)EVP_MD_get_size(md)) {
-		reply_error(fd, m->h.id, "digest refused");
+		reply_error(fd, &m->h, "digest refused");
 		return;
 	}
 	if (k->rsa && req.rsa_padding != RSA_PKCS1_PADDING &&
 	    req.rsa_padding != RSA_PKCS1_PSS_PADDING) {
-		reply_error(fd, m->h.id, "RSA padding %d refused", req.rsa_padding);
+		reply_error(fd, &m->h, "RSA padding %d refused", req.rsa_padding);
 		return;
 	}
 	if (k->rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
 	    req.pss_saltlen != RSA_PSS_SALTLEN_DIGEST &&
 	    req.pss_saltlen != (int32_t)req.tbs_len) {
-		reply_error(fd, m->h.id, "PSS salt length %d refused", req.pss_saltlen);
+		reply_error(fd, &m->h, "PSS salt length %d refused", req.pss_saltlen);
 		return;
 	}
 	if (!sign_setup(k, md, &req) ||
 	    EVP_PKEY_sign(k->ctx, sig, &siglen, req.tbs, req.tbs_len) != 1) {
 		k->ready = false;
 		ERR_clear_error();
-		reply_error(fd, m->h.id, "signing failed");
+		reply_error(fd, &m->h, "signing failed");
 		return;
 	}
-	answer(fd, KH_OK, m->h.id, sig, siglen);
+	answer(fd, KH_OK, &m->h, sig, siglen);
 }
 
 /* Sign channels at once: the parent's own and KP_MAX_CHANNELS for each
@@ -422,36 +424,38 @@ static bool serve_load_channel(struct kh_set *set, struct kh_msg *m)
 	}
 	close_passed(passed);
 	if (len < 0)
-		reply_error(fd, 0, "malformed message");
+		reply_error(fd, NULL, "malformed message");
 	else if (m->h.type == KH_UNLOAD)
 		forget_key(m->h.id);
 	else
-		reply_error(fd, m->h.id, "request %u refused on this channel",
+		reply_error(fd, &m->h, "request %u refused on this channel",
 			    m->h.type);
 	OPENSSL_cleanse(m, len < 0 ? sizeof(*m) : sizeof(m->h) + (size_t)len);
 	return true;
 }
 
-/* One request on sign channel I: a single read, since its signer writes
- * each request at once and waits for the answer before the next. False
- * when the signer is gone. */
+/* One request on sign channel I: a single read of one request's size,
+ * since its signer writes each request at once (a second one, sent after
+ * the signer gave up on the first, stays for the next round). False when
+ * the signer is gone. */
 static bool serve_sign_channel(struct kh_set *set, nfds_t i, struct kh_msg *m)
 {
 	int ans = set->ans[i];
 	ssize_t n, len;
 
 	do
-		n = read(set->pfd[i].fd, m, sizeof(*m));
+		n = read(set->pfd[i].fd, m,
+			 sizeof(m->h) + sizeof(struct kh_sign_req));
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return false;
 	len = payload_len(m, n);
 	if (len < 0)
-		reply_error(ans, 0, "malformed message");
+		reply_error(ans, NULL, "malformed message");
 	else if (m->h.type == KH_SIGN)
 		serve_sign(ans, m, (size_t)len);
 	else
-		reply_error(ans, m->h.id, "request %u refused on this channel",
+		reply_error(ans, &m->h, "request %u refused on this channel",
 			    m->h.type);
 	/* What arrived, not the whole 4 KiB buffer for each signature. */
 	OPENSSL_cleanse(m, (size_t)n);

@@ -18,10 +18,13 @@
  *   sign channels two pipes, requests one way and answers the other:
  *                 handshakes -> key holder: KH_SIGN only. A pipe costs
  *                 the kernel less than an AF_UNIX socket, which is the
- *                 larger part of a round trip's cost on one CPU; the
- *                 framing pipes lack is made by the one request in flight
- *                 per channel, each message being written at once and
- *                 smaller than PIPE_BUF (so never split).
+ *                 larger part of a round trip's cost on one CPU. Each
+ *                 message is written at once and is smaller than PIPE_BUF
+ *                 (so never split); a request has a fixed size, an answer
+ *                 says its own. A signer has one request in flight, but
+ *                 one it gave up on (KP_ANSWER_TIMEOUT_MS) may still be
+ *                 answered: the answer echoes the request's seq, and the
+ *                 signer drops answers that are not to its latest.
  * A request on the wrong channel is refused, so a compromised network
  * process can ask for signatures but cannot load or probe files.
  *
@@ -52,6 +55,8 @@ enum kh_msg_type {
 struct kh_hdr {
 	uint32_t type;
 	uint32_t id;		/* key id, chosen by the parent */
+	uint32_t seq;		/* KH_SIGN: the signer's request number, echoed
+				 * in the answer; 0 on the load channel */
 	uint32_t len;		/* payload bytes after this header */
 };
 
@@ -106,6 +111,8 @@ EVP_PKEY *keyproxy_key(EVP_PKEY *pub, uint32_t id);
  * per network process (keyholder.c).
  */
 #define KP_MAX_CHANNELS	16
+/* A key holder that hangs must not hang a handshake for long. */
+#define KP_ANSWER_TIMEOUT_MS	5000
 /* Where signing requests of the threads that use channel SLOT go from now
  * on (a sign channel; -1s: nowhere, a signature then fails and so does the
  * handshake that needs it). Waits for a signature in flight on it; returns
@@ -120,6 +127,9 @@ void keyproxy_forget_channels(void);
 /* The calling thread signs on channel SLOT (modulo KP_MAX_CHANNELS), or on
  * channel 0 while SLOT has none. Threads that never call it use 0. */
 void keyproxy_use_channel(unsigned int slot);
+/* How long a signer waits for the key holder's answer (default
+ * KP_ANSWER_TIMEOUT_MS); tests shorten it. Set before signing starts. */
+void keyproxy_set_answer_timeout(int ms);
 /* Called with a key's id when OpenSSL frees the last reference to it. */
 void keyproxy_set_release_hook(void (*hook)(uint32_t id));
 

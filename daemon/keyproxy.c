@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/uio.h>
 #include <openssl/core.h>
@@ -58,11 +59,19 @@ struct kp_channel {
 	 * was restarted. */
 	pthread_mutex_t lock;
 	struct kh_signer ch;
+	uint32_t seq;	/* the last request's number */
 };
 
 static struct kp_channel channels[KP_MAX_CHANNELS] = {
-	[0 ... KP_MAX_CHANNELS - 1] = { PTHREAD_MUTEX_INITIALIZER, { -1, -1 } },
+	[0 ... KP_MAX_CHANNELS - 1] = { PTHREAD_MUTEX_INITIALIZER, { -1, -1 }, 0 },
 };
+/* Set before any signature (tests); read-only afterwards. */
+static int answer_timeout_ms = KP_ANSWER_TIMEOUT_MS;
+
+void keyproxy_set_answer_timeout(int ms)
+{
+	answer_timeout_ms = ms;
+}
 /* The calling thread's channel; 0 for a thread that never chose one. */
 static __thread unsigned int my_channel;
 /* Set once at start-up, before any key exists; read-only afterwards. */
@@ -463,34 +472,35 @@ static int kp_digest_sign_update(void *ctx, const unsigned char *data,
 	return s->md && EVP_DigestUpdate(s->md, data, len) == 1;
 }
 
-#define KP_ANSWER_TIMEOUT_MS	5000	/* a key holder that hangs must not
-					 * hang a handshake for long */
+/* An answer as it arrives on an answer pipe: bytes of whole messages. */
+struct kp_answer {
+	unsigned char buf[sizeof(struct kh_hdr) + KH_MAX_PAYLOAD];
+	size_t have;
+};
 
-/* Send REQ and BODY on CH (one write, smaller than PIPE_BUF: never split
- * nor mixed) and read the answer into ANS (CAP bytes), waiting for it up
- * to KP_ANSWER_TIMEOUT_MS. Returns the answer's length, 0 when the key
- * holder has gone, -1 on an error (errno) or a timeout (ETIMEDOUT). */
-static ssize_t exchange(struct kh_signer ch, const struct kh_hdr *req,
-			const struct kh_sign_req *body, void *ans, size_t cap)
+/* Milliseconds left until DEADLINE (CLOCK_MONOTONIC), 0 when past. */
+static int ms_left(const struct timespec *deadline)
 {
-	struct iovec iov[2] = {
-		{ (void *)req, sizeof(*req) }, { (void *)body, sizeof(*body) },
-	};
-	struct pollfd pfd = { ch.ans, POLLIN, 0 };
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000LL +
+	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (int)ms;
+}
+
+/* Wait up to DEADLINE for more bytes on FD into A. 1, 0 when the key
+ * holder has gone, -1 on an error (errno) or at the deadline (ETIMEDOUT). */
+static int more_answer(int fd, struct kp_answer *a,
+		       const struct timespec *deadline)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
 	ssize_t n;
 	int r;
 
-	if (ch.req < 0 || ch.ans < 0) {
-		errno = ENOTCONN;
-		return -1;
-	}
 	do
-		n = writev(ch.req, iov, 2);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)(sizeof(*req) + sizeof(*body)))
-		return n < 0 ? -1 : 0;
-	do
-		r = poll(&pfd, 1, KP_ANSWER_TIMEOUT_MS);
+		r = poll(&pfd, 1, ms_left(deadline));
 	while (r < 0 && errno == EINTR);
 	if (r <= 0) {
 		if (r == 0)
@@ -498,44 +508,108 @@ static ssize_t exchange(struct kh_signer ch, const struct kh_hdr *req,
 		return -1;
 	}
 	do
-		n = read(ch.ans, ans, cap);
+		n = read(fd, a->buf + a->have, sizeof(a->buf) - a->have);
 	while (n < 0 && errno == EINTR);
-	return n;
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	a->have += (size_t)n;
+	return 1;
+}
+
+/*
+ * Send REQ and BODY on C's channel (one write, smaller than PIPE_BUF:
+ * never split nor mixed) as its next request, and wait up to the answer
+ * timeout for the answer to it into A, skipping answers to requests given
+ * up on before (the key holder answers in order, so they come first).
+ * Returns the answer's length in A->buf, 0 when the key holder has gone,
+ * -1 on an error (errno) or a timeout (ETIMEDOUT). Called with C locked.
+ */
+static ssize_t exchange(struct kp_channel *c, struct kh_hdr *req,
+			const struct kh_sign_req *body, struct kp_answer *a)
+{
+	struct iovec iov[2] = {
+		{ req, sizeof(*req) }, { (void *)body, sizeof(*body) },
+	};
+	struct timespec deadline;
+	struct kh_hdr h;
+	ssize_t n;
+
+	if (c->ch.req < 0 || c->ch.ans < 0) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	req->seq = ++c->seq;
+	do
+		n = writev(c->ch.req, iov, 2);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)(sizeof(*req) + sizeof(*body)))
+		return n < 0 ? -1 : 0;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += answer_timeout_ms / 1000;
+	deadline.tv_nsec += (answer_timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	a->have = 0;
+	for (;;) {
+		size_t whole;
+		int r;
+
+		if (a->have >= sizeof(h)) {
+			memcpy(&h, a->buf, sizeof(h));
+			if (h.len > KH_MAX_PAYLOAD) {
+				errno = EPROTO;
+				return -1;
+			}
+			whole = sizeof(h) + h.len;
+			if (a->have >= whole && h.seq == req->seq)
+				return (ssize_t)whole;
+			if (a->have >= whole) {	/* a late answer: drop it */
+				memmove(a->buf, a->buf + whole, a->have - whole);
+				a->have -= whole;
+				OPENSSL_cleanse(a->buf + a->have, whole);
+				continue;
+			}
+		}
+		r = more_answer(c->ch.ans, a, &deadline);
+		if (r <= 0)
+			return r;
+	}
 }
 
 /* One request, one answer, on the calling thread's sign channel. */
-static int round_trip(const struct kh_hdr *req, const struct kh_sign_req *body,
+static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
 		      unsigned char *sig, size_t *siglen, size_t sigsize)
 {
-	struct {
-		struct kh_hdr h;
-		unsigned char payload[KH_MAX_PAYLOAD];
-	} ans;
+	struct kp_answer a;
+	struct kh_hdr h;
 	struct kp_channel *c = lock_channel();
 	ssize_t n;
 	int ok = 0;
 
-	n = exchange(c->ch, req, body, &ans, sizeof(ans));
+	n = exchange(c, req, body, &a);
 	pthread_mutex_unlock(&c->lock);
-	if (n < (ssize_t)sizeof(ans.h) ||
-	    ans.h.len != (size_t)n - sizeof(ans.h) || ans.h.id != req->id) {
+	if (n > 0)
+		memcpy(&h, a.buf, sizeof(h));
+	if (n <= 0 || h.id != req->id) {
 		log_err("key holder: no answer to a signing request (%s)",
 			n < 0 ? strerror(errno) : n == 0 ? "it has gone" :
 			"malformed answer");
+		if (n > 0)
+			OPENSSL_cleanse(a.buf, (size_t)n);
 		return 0;
 	}
-	if (ans.h.type == KH_ERROR) {
-		log_err("key holder refused to sign: %.*s", (int)ans.h.len,
-			(const char *)ans.payload);
-		return 0;
-	}
-	if (ans.h.type == KH_OK && ans.h.len <= sigsize) {
-		memcpy(sig, ans.payload, ans.h.len);
-		*siglen = ans.h.len;
+	if (h.type == KH_ERROR) {
+		log_err("key holder refused to sign: %.*s", (int)h.len,
+			(const char *)a.buf + sizeof(h));
+	} else if (h.type == KH_OK && h.len <= sigsize) {
+		memcpy(sig, a.buf + sizeof(h), h.len);
+		*siglen = h.len;
 		ok = 1;
 	}
 	/* What arrived, not the whole buffer: 4 KiB per signature. */
-	OPENSSL_cleanse(&ans, (size_t)n);
+	OPENSSL_cleanse(a.buf, (size_t)n);
 	return ok;
 }
 

@@ -6,16 +6,21 @@
  * with a client that allows only one scheme, and the client verifies the
  * signature. ECDSA P-256 and P-384, RSA PKCS#1 v1.5 (TLS 1.2) and RSA-PSS
  * (TLS 1.2 and 1.3). A key holder that signed with the wrong key, scheme or
- * digest makes the client's verification fail.
+ * digest makes the client's verification fail. And an answer that comes
+ * after its signer gave up is taken by no later request.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "config.h"
+#include "keyholder.h"
 #include "kselftest_harness.h"
 #include "sec_opt.h"
 #include "testlib.h"
@@ -177,6 +182,137 @@ TEST_F(keyproxy, handshake_verifies)
 	EXPECT_STREQ(variant->want_md, OBJ_nid2sn(nid));
 	SSL_free(s);
 	SSL_free(c);
+}
+
+/*
+ * A key holder that answers late: the signer gave up on its request, and
+ * the answer to it comes just before the answer to the signer's next
+ * request. The next signature must be the one over its own data: taking the
+ * late answer would hand the next peer a signature over another handshake's
+ * transcript. The stand-in key holder signs with the real key, reads both
+ * requests before answering either, so the order of events is fixed.
+ */
+struct late_holder {
+	int req, ans;		/* its ends of the sign channel */
+	EVP_PKEY *key;
+	int answered;		/* requests answered, 2 when all went well */
+};
+
+static int late_sign(struct late_holder *h, const unsigned char *msg)
+{
+	const struct kh_hdr *rh = (const void *)msg;
+	struct kh_sign_req body;
+	struct {
+		struct kh_hdr h;
+		unsigned char sig[KH_MAX_PAYLOAD];
+	} a = { .h = { .type = KH_OK, .id = rh->id, .seq = rh->seq } };
+	size_t siglen = sizeof(a.sig);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(h->key, NULL);
+	int ok;
+
+	memcpy(&body, msg + sizeof(*rh), sizeof(body));
+	ok = ctx && EVP_PKEY_sign_init(ctx) == 1 &&
+	     EVP_PKEY_sign(ctx, a.sig, &siglen, body.tbs, body.tbs_len) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	a.h.len = (uint32_t)siglen;
+	return ok && write(h->ans, &a, sizeof(a.h) + siglen) ==
+		(ssize_t)(sizeof(a.h) + siglen) ? 0 : -1;
+}
+
+/* LEN bytes from FD; 0, or -1 at an error or end of file. */
+static int read_whole(int fd, void *buf, size_t len)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static void *late_holder_run(void *arg)
+{
+	struct late_holder *h = arg;
+	unsigned char msg[2][sizeof(struct kh_hdr) + sizeof(struct kh_sign_req)];
+
+	for (int i = 0; i < 2; i++)
+		if (read_whole(h->req, msg[i], sizeof(msg[i])) != 0)
+			return NULL;
+	for (int i = 0; i < 2; i++)
+		if (late_sign(h, msg[i]) == 0)
+			h->answered++;
+	return NULL;
+}
+
+static int proxy_sign(EVP_PKEY *key, const char *data, unsigned char *sig,
+		      size_t *siglen)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+		 EVP_DigestSign(md, sig, siglen, (const unsigned char *)data,
+				strlen(data)) == 1;
+
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return ok;
+}
+
+TEST(late_answer_goes_to_no_one)
+{
+	struct late_holder h = { 0 };
+	int req[2], ans[2];
+	unsigned char der[512], *p = der, sig[256];
+	const unsigned char *q = der;
+	size_t siglen;
+	EVP_PKEY *pub, *proxy;
+	EVP_MD_CTX *md;
+	pthread_t t;
+	FILE *f;
+	int len;
+
+	ASSERT_NE(0, key_dir[0]);
+	f = fopen(key_file("p256.key"), "r");
+	ASSERT_NE(NULL, f);
+	h.key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	ASSERT_NE(NULL, h.key);
+	len = i2d_PUBKEY(h.key, &p);
+	ASSERT_GT(len, 0);
+	pub = d2i_PUBKEY(NULL, &q, len);
+	ASSERT_NE(NULL, pub);
+	ASSERT_EQ(0, keyproxy_init());
+	proxy = keyproxy_key(pub, 7);
+	ASSERT_NE(NULL, proxy);
+	ASSERT_EQ(0, pipe(req));
+	ASSERT_EQ(0, pipe(ans));
+	h.req = req[0];
+	h.ans = ans[1];
+	keyproxy_set_channel(0, (struct kh_signer){ req[1], ans[0] });
+	keyproxy_set_answer_timeout(300);
+	ASSERT_EQ(0, pthread_create(&t, NULL, late_holder_run, &h));
+
+	siglen = sizeof(sig);
+	/* Unanswered until the next request is in: the signer gives up. */
+	EXPECT_FALSE(proxy_sign(proxy, "first handshake", sig, &siglen));
+	siglen = sizeof(sig);
+	ASSERT_TRUE(proxy_sign(proxy, "second handshake", sig, &siglen));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(2, h.answered);	/* the late answer was sent */
+	/* The signature is over the second handshake's data. */
+	md = EVP_MD_CTX_new();
+	ASSERT_NE(NULL, md);
+	ASSERT_EQ(1, EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, h.key));
+	EXPECT_EQ(1, EVP_DigestVerify(md, sig, siglen,
+				      (const unsigned char *)"second handshake", 16));
+	EVP_MD_CTX_free(md);
+	keyproxy_close_signer(keyproxy_set_channel(0, (struct kh_signer){ -1, -1 }));
+	close(req[0]);
+	close(ans[1]);
+	EVP_PKEY_free(proxy);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(h.key);
 }
 
 TEST_HARNESS_MAIN
