@@ -256,7 +256,12 @@ $(BUILD)/bench/loadgen: bench/loadgen.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
 
-bench: all $(BUILD)/bench/loadgen $(KTLS_SELFTEST)
+# The cost of a signature through the key holder: links the daemon's code.
+$(BUILD)/bench/signing: $(BUILD)/bench/signing.o $(LIBKTLSD)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+bench: all $(BUILD)/bench/loadgen $(BUILD)/bench/signing $(KTLS_SELFTEST)
 	$(Q)scripts/install-deps bench
 	$(Q)bench/run $(BUILD)
 

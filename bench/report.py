@@ -8,7 +8,8 @@ best of the others (the anchors): above 1 is better for rates, below 1 is
 better for costs. Then ktlsd against itself: kTLS against userspace mode
 in the VM (rows vm-ktls, vm-userspace) and a steered port against a plain
 listener (rows steer, plain), each with the ratio of the two. Last, good
-clients during a handshake flood (rows flood-one, flood-fifty, flood-rss).
+clients during a handshake flood (rows flood-one, flood-fifty, flood-rss),
+and what a signature through the key holder costs (row signing).
 """
 import json
 import os
@@ -234,6 +235,28 @@ flood_rows = []
 flood_table(flood_rows)
 
 
+def signing_table(json_rows):
+    """bench/signing: an ECDSA P-256 signature through the key holder
+    against one made in process, and the bare round trip between two
+    processes on this machine (all on the terminators' CPU)."""
+    v = vals.get("signing", {})
+    if not v:
+        return
+    print()
+    print("One ECDSA P-256 signature (init + sign), CPU-us, bench/signing:")
+    for label, metric in (("  in process (before the split)", "inproc_us"),
+                          ("  through the key holder", "keyholder_us"),
+                          ("  overhead of the split", "overhead_us"),
+                          ("  of which a bare pipe round trip", "pipe_rt_us")):
+        x = v.get(metric)
+        print("%-*s%10s" % (width, label, "%.1f" % x if x is not None else "-"))
+        json_rows.append({"row": label.strip(), "metric": metric, "value": x})
+
+
+signing_rows = []
+signing_table(signing_rows)
+
+
 def steer_by_round():
     """bench/steer's runs paired by round (one steered and one plain run
     each, back to back): a busy steered port must keep up in every round,
@@ -304,6 +327,7 @@ doc = {
     "vm_ktls_vs_userspace": vm_rows,
     "steer_vs_plain": steer_rows,
     "flood": flood_rows,
+    "signing": signing_rows,
     "steer_by_round": steer_round_rows,
     "raw": vals,
     "rounds": {n: {m: xs for m, xs in ms.items() if len(xs) > 1}
