@@ -318,51 +318,108 @@ static bool sign_setup(struct held_key *k, const EVP_MD *md,
 	return k->ready;
 }
 
-/* Check a signing request completely, then sign. */
-static void serve_sign(int fd, const struct kh_msg *m, size_t len)
+/*
+ * The answers to what one read of a sign channel brought, sent together:
+ * one write per PIPE_BUF bytes, which a pipe keeps whole. The pipe is
+ * non-blocking: when its signer does not read, the answers are lost (the
+ * signer gives up on them) and no other signer waits.
+ */
+struct kh_batch {
+	int fd;
+	size_t len;
+	unsigned char buf[PIPE_BUF];
+};
+
+static void batch_flush(struct kh_batch *b)
 {
-	struct kh_sign_req req;
-	struct held_key *k = find_key(m->h.id);
+	ssize_t n;
+
+	if (!b->len)
+		return;
+	do
+		n = write(b->fd, b->buf, b->len);
+	while (n < 0 && errno == EINTR);
+	b->len = 0;
+}
+
+/* Queue an answer to the request headed TO (NULL: to none that could be
+ * read), as answer() would send it. */
+static void batch_answer(struct kh_batch *b, uint32_t type,
+			 const struct kh_hdr *to, const void *payload, size_t len)
+{
+	struct kh_hdr h = { .type = type, .id = to ? to->id : 0,
+			    .seq = to ? to->seq : 0, .len = (uint32_t)len };
+
+	if (sizeof(h) + len > sizeof(b->buf))
+		return;		/* a signature is at most 1 KiB */
+	if (b->len + sizeof(h) + len > sizeof(b->buf))
+		batch_flush(b);
+	memcpy(b->buf + b->len, &h, sizeof(h));
+	memcpy(b->buf + b->len + sizeof(h), payload, len);
+	b->len += sizeof(h) + len;
+}
+
+static void batch_error(struct kh_batch *b, const struct kh_hdr *to,
+			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void batch_error(struct kh_batch *b, const struct kh_hdr *to,
+			const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		len = 0;
+	if ((size_t)len >= sizeof(text))
+		len = sizeof(text) - 1;
+	batch_answer(b, KH_ERROR, to, text, (size_t)len);
+}
+
+/* Check the signing request headed H (payload REQ) completely, then sign;
+ * the answer goes into B. */
+static void serve_sign(struct kh_batch *b, const struct kh_hdr *h,
+		       const struct kh_sign_req *rq)
+{
+	struct kh_sign_req req = *rq;
+	struct held_key *k = find_key(h->id);
 	unsigned char sig[KH_MAX_PAYLOAD];
 	size_t siglen = sizeof(sig);
 	const EVP_MD *md = NULL;
 
 	if (kh_selftest)
 		sandbox_selftest_violate();
-	if (len != sizeof(req)) {
-		reply_error(fd, &m->h, "malformed signing request");
-		return;
-	}
-	memcpy(&req, m->payload, sizeof(req));
 	if (!k || !k->ctx) {
-		reply_error(fd, &m->h, "no key %u", m->h.id);
+		batch_error(b, h, "no key %u", h->id);
 		return;
 	}
 	if (!memchr(req.digest_name, '\0', sizeof(req.digest_name)) ||
 	    !(md = allowed_digest(req.digest_name)) ||
 	    req.tbs_len != (uint32_t)EVP_MD_get_size(md)) {
-		reply_error(fd, &m->h, "digest refused");
+		batch_error(b, h, "digest refused");
 		return;
 	}
 	if (k->rsa && req.rsa_padding != RSA_PKCS1_PADDING &&
 	    req.rsa_padding != RSA_PKCS1_PSS_PADDING) {
-		reply_error(fd, &m->h, "RSA padding %d refused", req.rsa_padding);
+		batch_error(b, h, "RSA padding %d refused", req.rsa_padding);
 		return;
 	}
 	if (k->rsa && req.rsa_padding == RSA_PKCS1_PSS_PADDING &&
 	    req.pss_saltlen != RSA_PSS_SALTLEN_DIGEST &&
 	    req.pss_saltlen != (int32_t)req.tbs_len) {
-		reply_error(fd, &m->h, "PSS salt length %d refused", req.pss_saltlen);
+		batch_error(b, h, "PSS salt length %d refused", req.pss_saltlen);
 		return;
 	}
 	if (!sign_setup(k, md, &req) ||
 	    EVP_PKEY_sign(k->ctx, sig, &siglen, req.tbs, req.tbs_len) != 1) {
 		k->ready = false;
 		ERR_clear_error();
-		reply_error(fd, &m->h, "signing failed");
+		batch_error(b, h, "signing failed");
 		return;
 	}
-	answer(fd, KH_OK, &m->h, sig, siglen);
+	batch_answer(b, KH_OK, h, sig, siglen);
 }
 
 /* Sign channels at once: the parent's own and KP_MAX_CHANNELS for each
@@ -434,31 +491,45 @@ static bool serve_load_channel(struct kh_set *set, struct kh_msg *m)
 	return true;
 }
 
-/* One request on sign channel I: a single read of one request's size,
- * since its signer writes each request at once (a second one, sent after
- * the signer gave up on the first, stays for the next round). False when
- * the signer is gone. */
-static bool serve_sign_channel(struct kh_set *set, nfds_t i, struct kh_msg *m)
+/* Sign requests have one size; a read takes as many as a signer's write
+ * can hold (signchan.c sends a worker's event batch in one write). */
+#define KH_REQ_BYTES	(sizeof(struct kh_hdr) + sizeof(struct kh_sign_req))
+#define KH_READ_REQS	(PIPE_BUF / KH_REQ_BYTES)
+
+/* The requests waiting on sign channel I, answered in as few writes as
+ * they fit in. False when the signer is gone. */
+static bool serve_sign_channel(struct kh_set *set, nfds_t i)
 {
-	int ans = set->ans[i];
-	ssize_t n, len;
+	static struct kh_batch b;	/* one thread: the only user */
+	unsigned char in[KH_READ_REQS * KH_REQ_BYTES];
+	size_t off = 0;
+	ssize_t n;
 
 	do
-		n = read(set->pfd[i].fd, m,
-			 sizeof(m->h) + sizeof(struct kh_sign_req));
+		n = read(set->pfd[i].fd, in, sizeof(in));
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
-		return false;
-	len = payload_len(m, n);
-	if (len < 0)
-		reply_error(ans, NULL, "malformed message");
-	else if (m->h.type == KH_SIGN)
-		serve_sign(ans, m, (size_t)len);
-	else
-		reply_error(ans, &m->h, "request %u refused on this channel",
-			    m->h.type);
-	/* What arrived, not the whole 4 KiB buffer for each signature. */
-	OPENSSL_cleanse(m, (size_t)n);
+		return n < 0 && errno == EAGAIN;
+	b.fd = set->ans[i];
+	b.len = 0;
+	for (; off + KH_REQ_BYTES <= (size_t)n; off += KH_REQ_BYTES) {
+		struct kh_hdr h;
+		struct kh_sign_req req;
+
+		memcpy(&h, in + off, sizeof(h));
+		memcpy(&req, in + off + sizeof(h), sizeof(req));
+		if (h.type == KH_SIGN && h.len == sizeof(req))
+			serve_sign(&b, &h, &req);
+		else
+			batch_error(&b, &h, "request %u refused on this channel",
+				    h.type);
+		OPENSSL_cleanse(&req, sizeof(req));
+	}
+	/* A signer that writes pieces of requests gets only this. */
+	if (off < (size_t)n)
+		batch_error(&b, NULL, "malformed message");
+	batch_flush(&b);
+	OPENSSL_cleanse(in, (size_t)n);
 	return true;
 }
 
@@ -478,7 +549,7 @@ static int serve(int load_fd)
 		/* From the last: a dropped channel's place is taken by one
 		 * already served in this round. */
 		for (nfds_t i = set.n - 1; i > 0; i--)
-			if (set.pfd[i].revents && !serve_sign_channel(&set, i, &m))
+			if (set.pfd[i].revents && !serve_sign_channel(&set, i))
 				drop_signer(&set, i);
 		/* Last: channels it adds have no events of this round. */
 		if (set.pfd[0].revents && !serve_load_channel(&set, &m))
@@ -577,18 +648,18 @@ int keyholder_add_signer(int load_fd, struct kh_signer *out)
 	int req[2], ans[2], theirs[2], rc;
 
 	*out = (struct kh_signer){ -1, -1 };
-	if (pipe2(req, O_CLOEXEC) < 0)
+	/* Non-blocking, every end: the key holder never waits for a signer
+	 * that stops reading its answers (it would keep every other one
+	 * waiting), a full pipe loses the answer instead; a signer never
+	 * waits to write to a key holder that stopped reading, the request
+	 * fails instead; a worker reads the answers there are and goes on. */
+	if (pipe2(req, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -1;
-	if (pipe2(ans, O_CLOEXEC) < 0) {
+	if (pipe2(ans, O_CLOEXEC | O_NONBLOCK) < 0) {
 		close(req[0]);
 		close(req[1]);
 		return -1;
 	}
-	/* The key holder never waits for a signer that stops reading its
-	 * answers (it would keep every other one waiting): a full pipe
-	 * loses the answer instead. The write end is the key holder's
-	 * alone once passed, and so is this flag. */
-	fcntl(ans[1], F_SETFL, O_NONBLOCK);
 	theirs[0] = req[0];
 	theirs[1] = ans[1];
 	pthread_mutex_lock(&load_lock);

@@ -98,7 +98,7 @@ EVP_PKEY *keyholder_load(int load_fd, uint32_t id, int fd, const char *path,
 /* Parent side: forget key ID (its generation is gone). */
 void keyholder_unload(int load_fd, uint32_t id);
 
-/* keyproxy.c */
+/* keyproxy.c: the OpenSSL provider of keys held by the key holder */
 /* Register the provider and make the default provider the preferred one
  * for everything else. Once per process, before any SSL_CTX is built. */
 int keyproxy_init(void);
@@ -113,11 +113,16 @@ EVP_PKEY *keyproxy_key(EVP_PKEY *pub, uint32_t id);
 #define KP_MAX_CHANNELS	16
 /* A key holder that hangs must not hang a handshake for long. */
 #define KP_ANSWER_TIMEOUT_MS	5000
+/* Called with a key's id when OpenSSL frees the last reference to it. */
+void keyproxy_set_release_hook(void (*hook)(uint32_t id));
+
+/* signchan.c: the signer's side of the sign channels */
 /* Where signing requests of the threads that use channel SLOT go from now
  * on (a sign channel; -1s: nowhere, a signature then fails and so does the
- * handshake that needs it). Waits for a signature in flight on it; returns
- * the channel's previous descriptors, for the caller to close
- * (keyproxy_close_signer). */
+ * handshake that needs it). Waits for a signature in flight on it; the
+ * batched ones still waiting fail (the worker resumes them when it next
+ * calls signchan_batch_service). Returns the channel's previous
+ * descriptors, for the caller to close (keyproxy_close_signer). */
 struct kh_signer keyproxy_set_channel(unsigned int slot, struct kh_signer ch);
 /* Close what CH holds. */
 void keyproxy_close_signer(struct kh_signer ch);
@@ -130,7 +135,35 @@ void keyproxy_use_channel(unsigned int slot);
 /* How long a signer waits for the key holder's answer (default
  * KP_ANSWER_TIMEOUT_MS); tests shorten it. Set before signing starts. */
 void keyproxy_set_answer_timeout(int ms);
-/* Called with a key's id when OpenSSL frees the last reference to it. */
-void keyproxy_set_release_hook(void (*hook)(uint32_t id));
+/* keyproxy.c's signature: the digest in BODY with key REQ->id, into SIG
+ * (SIGSIZE bytes). Batched when the calling thread began batching and runs
+ * an async job, a blocking round trip otherwise. 1, or 0 on failure. */
+int signchan_sign(struct kh_hdr *req, const struct kh_sign_req *body,
+		  unsigned char *sig, size_t *siglen, size_t sigsize);
+/*
+ * Batched signing, for a worker thread whose channel is its own (its slot
+ * below KP_MAX_CHANNELS). From now on a signature asked for in an OpenSSL
+ * async job of this thread is queued and the job paused; the SSL call
+ * returns SSL_ERROR_WANT_ASYNC. READY(owner) is called, on this thread,
+ * when the handshake can go on: resuming its SSL call finishes the
+ * signature (made, or failed). OWNER is what signchan_set_owner() named
+ * when the signature was asked for.
+ */
+void signchan_batch_begin(void (*ready)(void *owner));
+/* The handshake the calling worker's next SSL call runs for. */
+void signchan_set_owner(void *owner);
+/* The answer pipe to watch for input (-1: none now); *EPOCH changes with
+ * the channel, and the worker then watches the new one. */
+int signchan_batch_fd(unsigned int *epoch);
+/* Before the worker waits for events: fail the waits past their time,
+ * send the queued requests in one write, resume what is done. */
+void signchan_batch_service(void);
+/* The answer pipe has input: read the answers and resume their
+ * handshakes. -1 when the key holder has gone (stop watching the pipe:
+ * its end of file stays readable), else 0. */
+int signchan_batch_collect(void);
+/* The worker stops: every signature it waits for fails, its handshakes
+ * are resumed (and end). */
+void signchan_batch_abandon(void);
 
 #endif

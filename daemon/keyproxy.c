@@ -20,13 +20,9 @@
  * compares a certificate with a keyproxy key (EVP_PKEY_eq imports the
  * certificate's key here and calls match).
  *
- * Signing is a blocking round trip on a sign channel. A process has up to
- * KP_MAX_CHANNELS of them and each worker thread picks its own
- * (keyproxy_use_channel), so that no worker waits for another's round
- * trip: the key holder finds the requests of all of them queued and
- * answers them one after the other without sleeping in between. A channel
- * still carries one request at a time (its mutex), which matters only
- * when workers outnumber channels and share one.
+ * The signature goes to the key holder on a sign channel (signchan.c):
+ * queued with others and the handshake paused when it runs in an OpenSSL
+ * async job, a blocking round trip otherwise.
  */
 #include <errno.h>
 #include <poll.h>
@@ -53,83 +49,12 @@
 #define KP_PARAM_ID	"ktlsd-key-id"
 #define KP_PARAM_SPKI	"ktlsd-public-key"
 
-struct kp_channel {
-	/* Guards ch and the request/answer pairing on it: the worker(s)
-	 * signing on it and the thread that replaces it after the key holder
-	 * was restarted. */
-	pthread_mutex_t lock;
-	struct kh_signer ch;
-	uint32_t seq;	/* the last request's number */
-};
-
-static struct kp_channel channels[KP_MAX_CHANNELS] = {
-	[0 ... KP_MAX_CHANNELS - 1] = { PTHREAD_MUTEX_INITIALIZER, { -1, -1 }, 0 },
-};
-/* Set before any signature (tests); read-only afterwards. */
-static int answer_timeout_ms = KP_ANSWER_TIMEOUT_MS;
-
-void keyproxy_set_answer_timeout(int ms)
-{
-	answer_timeout_ms = ms;
-}
-/* The calling thread's channel; 0 for a thread that never chose one. */
-static __thread unsigned int my_channel;
 /* Set once at start-up, before any key exists; read-only afterwards. */
 static void (*release_hook)(uint32_t id);
 
 void keyproxy_set_release_hook(void (*hook)(uint32_t id))
 {
 	release_hook = hook;
-}
-
-struct kh_signer keyproxy_set_channel(unsigned int slot, struct kh_signer ch)
-{
-	struct kp_channel *c = &channels[slot % KP_MAX_CHANNELS];
-	struct kh_signer old;
-
-	pthread_mutex_lock(&c->lock);	/* waits for a signature in flight */
-	old = c->ch;
-	c->ch = ch;
-	pthread_mutex_unlock(&c->lock);
-	return old;
-}
-
-void keyproxy_close_signer(struct kh_signer ch)
-{
-	if (ch.req >= 0)
-		close(ch.req);
-	if (ch.ans >= 0)
-		close(ch.ans);
-}
-
-void keyproxy_forget_channels(void)
-{
-	/* A child just forked, with one thread: a lock that another thread
-	 * of the parent held at the fork would never be released here. */
-	for (int i = 0; i < KP_MAX_CHANNELS; i++) {
-		pthread_mutex_init(&channels[i].lock, NULL);
-		channels[i].ch = (struct kh_signer){ -1, -1 };
-	}
-}
-
-void keyproxy_use_channel(unsigned int slot)
-{
-	my_channel = slot % KP_MAX_CHANNELS;
-}
-
-/* The calling thread's channel, locked; channel 0 when its own has none
- * (a process that made only one: the parent, tests). */
-static struct kp_channel *lock_channel(void)
-{
-	struct kp_channel *c = &channels[my_channel];
-
-	pthread_mutex_lock(&c->lock);
-	if (c->ch.req < 0 && c != &channels[0]) {
-		pthread_mutex_unlock(&c->lock);
-		c = &channels[0];
-		pthread_mutex_lock(&c->lock);
-	}
-	return c;
 }
 
 struct kp_key {
@@ -472,147 +397,6 @@ static int kp_digest_sign_update(void *ctx, const unsigned char *data,
 	return s->md && EVP_DigestUpdate(s->md, data, len) == 1;
 }
 
-/* An answer as it arrives on an answer pipe: bytes of whole messages. */
-struct kp_answer {
-	unsigned char buf[sizeof(struct kh_hdr) + KH_MAX_PAYLOAD];
-	size_t have;
-};
-
-/* Milliseconds left until DEADLINE (CLOCK_MONOTONIC), 0 when past. */
-static int ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (deadline->tv_sec - now.tv_sec) * 1000LL +
-	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (int)ms;
-}
-
-/* Wait up to DEADLINE for more bytes on FD into A. 1, 0 when the key
- * holder has gone, -1 on an error (errno) or at the deadline (ETIMEDOUT). */
-static int more_answer(int fd, struct kp_answer *a,
-		       const struct timespec *deadline)
-{
-	struct pollfd pfd = { fd, POLLIN, 0 };
-	ssize_t n;
-	int r;
-
-	do
-		r = poll(&pfd, 1, ms_left(deadline));
-	while (r < 0 && errno == EINTR);
-	if (r <= 0) {
-		if (r == 0)
-			errno = ETIMEDOUT;
-		return -1;
-	}
-	do
-		n = read(fd, a->buf + a->have, sizeof(a->buf) - a->have);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return n < 0 ? -1 : 0;
-	a->have += (size_t)n;
-	return 1;
-}
-
-/*
- * Send REQ and BODY on C's channel (one write, smaller than PIPE_BUF:
- * never split nor mixed) as its next request, and wait up to the answer
- * timeout for the answer to it into A, skipping answers to requests given
- * up on before (the key holder answers in order, so they come first).
- * Returns the answer's length in A->buf, 0 when the key holder has gone,
- * -1 on an error (errno) or a timeout (ETIMEDOUT). Called with C locked.
- */
-static ssize_t exchange(struct kp_channel *c, struct kh_hdr *req,
-			const struct kh_sign_req *body, struct kp_answer *a)
-{
-	struct iovec iov[2] = {
-		{ req, sizeof(*req) }, { (void *)body, sizeof(*body) },
-	};
-	struct timespec deadline;
-	struct kh_hdr h;
-	ssize_t n;
-
-	if (c->ch.req < 0 || c->ch.ans < 0) {
-		errno = ENOTCONN;
-		return -1;
-	}
-	req->seq = ++c->seq;
-	do
-		n = writev(c->ch.req, iov, 2);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)(sizeof(*req) + sizeof(*body)))
-		return n < 0 ? -1 : 0;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += answer_timeout_ms / 1000;
-	deadline.tv_nsec += (answer_timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	a->have = 0;
-	for (;;) {
-		size_t whole;
-		int r;
-
-		if (a->have >= sizeof(h)) {
-			memcpy(&h, a->buf, sizeof(h));
-			if (h.len > KH_MAX_PAYLOAD) {
-				errno = EPROTO;
-				return -1;
-			}
-			whole = sizeof(h) + h.len;
-			if (a->have >= whole && h.seq == req->seq)
-				return (ssize_t)whole;
-			if (a->have >= whole) {	/* a late answer: drop it */
-				memmove(a->buf, a->buf + whole, a->have - whole);
-				a->have -= whole;
-				OPENSSL_cleanse(a->buf + a->have, whole);
-				continue;
-			}
-		}
-		r = more_answer(c->ch.ans, a, &deadline);
-		if (r <= 0)
-			return r;
-	}
-}
-
-/* One request, one answer, on the calling thread's sign channel. */
-static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
-		      unsigned char *sig, size_t *siglen, size_t sigsize)
-{
-	struct kp_answer a;
-	struct kh_hdr h;
-	struct kp_channel *c = lock_channel();
-	ssize_t n;
-	int ok = 0;
-
-	n = exchange(c, req, body, &a);
-	pthread_mutex_unlock(&c->lock);
-	if (n > 0)
-		memcpy(&h, a.buf, sizeof(h));
-	if (n <= 0 || h.id != req->id) {
-		log_err("key holder: no answer to a signing request (%s)",
-			n < 0 ? strerror(errno) : n == 0 ? "it has gone" :
-			"malformed answer");
-		if (n > 0)
-			OPENSSL_cleanse(a.buf, (size_t)n);
-		return 0;
-	}
-	if (h.type == KH_ERROR) {
-		log_err("key holder refused to sign: %.*s", (int)h.len,
-			(const char *)a.buf + sizeof(h));
-	} else if (h.type == KH_OK && h.len <= sigsize) {
-		memcpy(sig, a.buf + sizeof(h), h.len);
-		*siglen = h.len;
-		ok = 1;
-	}
-	/* What arrived, not the whole buffer: 4 KiB per signature. */
-	OPENSSL_cleanse(a.buf, (size_t)n);
-	return ok;
-}
-
 static int kp_digest_sign_final(void *ctx, unsigned char *sig, size_t *siglen,
 				size_t sigsize)
 {
@@ -633,7 +417,7 @@ static int kp_digest_sign_final(void *ctx, unsigned char *sig, size_t *siglen,
 	req.id = s->key->id;
 	body.tbs_len = dlen;
 	memcpy(body.digest_name, s->digest_name, sizeof(body.digest_name));
-	return round_trip(&req, &body, sig, siglen, sigsize);
+	return signchan_sign(&req, &body, sig, siglen, sigsize);
 }
 
 static const OSSL_DISPATCH kp_signature[] = {

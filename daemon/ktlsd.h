@@ -41,6 +41,7 @@ struct adm_source {
 
 /* What an epoll event points at. */
 enum ev_kind { EV_LISTENER = 1, EV_CLIENT, EV_BACKEND, EV_TIMER, EV_WAKE,
+	       EV_SIGN /* answers from the key holder (signchan.c) */,
 	       EV_CLOSED /* a session closed earlier in the same epoll batch */ };
 
 struct ev_handle {
@@ -69,7 +70,10 @@ struct worker {
 	int epfd;
 	int timerfd;			/* 1 s tick for handshake/idle timeouts */
 	int wakefd;			/* eventfd: reload or stop */
-	struct ev_handle timer_h, wake_h;
+	struct ev_handle timer_h, wake_h, sign_h;
+	bool batching;			/* signs in batches (signchan.c) */
+	int sign_fd;			/* answer pipe watched; -1: none */
+	unsigned int sign_epoch;	/* of the channel sign_fd came from */
 	struct generation *gen;		/* the generation its listeners follow */
 	struct listener_slot *lsn;
 	int n_lsn;
@@ -235,6 +239,10 @@ struct session {
 	time_t deadline;		/* monotonic seconds; 0 = none */
 	time_t last_active;		/* monotonic seconds, for idle-timeout */
 	struct session *hs_prev, *hs_next;	/* worker's handshake FIFO */
+	/* Its handshake is paused in an async job until the key holder's
+	 * answer is in (signchan.c): its SSL must not be freed until then,
+	 * so a close meanwhile only marks it closing. */
+	bool signing, closing;
 	/* Until the peer's ClientHello is complete (admission.c). */
 	struct adm_fifo *fifo;		/* w->quiet, w->speaking or NULL */
 	struct session *hello_prev, *hello_next;
@@ -363,6 +371,9 @@ void workers_stop(void);
 void workers_drain(void);
 /* Established sessions (and, in *HANDSHAKES, handshakes) right now. */
 unsigned int workers_count_sessions(unsigned int *handshakes);
+/* Sign channel SLOT was replaced (a new key holder): its worker watches
+ * the new one and resumes the handshakes that waited on the old. */
+void workers_sign_channel_changed(unsigned int slot);
 
 /* session.c */
 /* Takes over FD; SRC is where it comes from. */
@@ -387,6 +398,9 @@ void session_note_end(struct session *s, enum session_end end, const char *fmt, 
 /* Free the sessions closed during the last epoll batch. */
 void session_reap(struct worker *w);
 void session_event(struct session *s, int which, uint32_t events);
+/* signchan.c's ready callback: the signature OWNER's handshake waited for
+ * is in (or failed); its handshake goes on. */
+void session_signature_ready(void *owner);
 void session_check_timeouts(struct worker *w, struct timespec *now);
 /* Register the wanted epoll interest for both sockets (only on change). */
 void session_set_interest(struct session *s, uint32_t cmask, uint32_t bmask);

@@ -197,6 +197,7 @@ static void child_take_signer(uint32_t slot, struct kh_signer ch)
 	}
 	/* Waits for a signature in flight on the old one. */
 	keyproxy_close_signer(keyproxy_set_channel(slot, ch));
+	workers_sign_channel_changed(slot);
 }
 
 /* How many sign channels a network process gets: one per worker. */

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "access_log.h"
+#include "keyholder.h"
 #include "ktlsd.h"
 #include "ktls.h"
 #include "log.h"
@@ -100,6 +101,10 @@ static int session_attach_ssl(struct session *s, SSL_CTX *ctx, int fd)
 		log_ssl(LOG_LVL_ERR, "cannot attach TLS state to a socket");
 		return -1;
 	}
+	/* The handshake runs in an async job that pauses while the key
+	 * holder signs (signchan.c); cleared once it is done. */
+	if (s->w->batching)
+		SSL_set_mode(s->ssl, SSL_MODE_ASYNC);
 	return 0;
 }
 
@@ -303,6 +308,13 @@ void session_close(struct session *s, enum session_end end, const char *fmt, ...
 	va_start(ap, fmt);
 	note_end(s, end, fmt, ap);
 	va_end(ap);
+	if (s->signing) {
+		/* Its SSL has a paused job: closed when that is resumed
+		 * (session_signature_ready), within the answer timeout. */
+		s->closing = true;
+		hs_list_remove(s);
+		return;
+	}
 	/* The entry first: a test (or an operator) that sees the close line
 	 * knows the entry, if any, is already written. */
 	if (s->end != END_EVICTED && s->end != END_HELLO_TIMEOUT &&
@@ -523,10 +535,12 @@ static void step_handshake(struct session *s)
 		}
 		SSL_set_accept_state(s->ssl);
 	}
+	signchan_set_owner(s);
 	rc = SSL_do_handshake(s->ssl);
 	if (s->fifo && hello_complete(s->ssl))
 		admission_hello_done(s);
 	if (rc == 1) {
+		SSL_clear_mode(s->ssl, SSL_MODE_ASYNC);	/* no job per record */
 		hs_list_remove(s);
 		atomic_fetch_add(&g_counters.handshakes_ok, 1);
 		record_negotiated(s);
@@ -561,9 +575,35 @@ static void step_handshake(struct session *s)
 	case SSL_ERROR_WANT_WRITE:
 		session_set_interest(s, EPOLLOUT, 0);
 		return;
+	case SSL_ERROR_WANT_ASYNC:
+		/* Paused until the key holder's answer: signchan.c calls
+		 * session_signature_ready(). */
+		s->signing = true;
+		return;
 	default:
 		handshake_failed(s, SSL_get_error(s->ssl, rc));
 	}
+}
+
+void session_signature_ready(void *owner)
+{
+	struct session *s = owner;
+	int rc;
+
+	s->signing = false;
+	if (!s->closing) {
+		step_handshake(s);
+		return;
+	}
+	/* Closed while it waited: let the job end, then close for good. */
+	signchan_set_owner(s);
+	rc = SSL_do_handshake(s->ssl);
+	if (rc <= 0 && SSL_get_error(s->ssl, rc) == SSL_ERROR_WANT_ASYNC) {
+		s->signing = true;
+		return;
+	}
+	s->closing = false;
+	session_close(s, s->end, NULL);
 }
 
 static void start_forwarding(struct session *s)
@@ -606,6 +646,8 @@ void session_event(struct session *s, int which, uint32_t events)
 {
 	int rc;
 
+	if (s->signing)
+		return;	/* its handshake goes on when the signature is in */
 	s->last_active = mono_now();
 	switch (s->state) {
 	case ST_HANDSHAKE:

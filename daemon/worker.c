@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -327,6 +328,25 @@ static void worker_close_listeners(struct worker *w)
 	w->n_lsn = 0;
 }
 
+/* Watch the answer pipe of the worker's sign channel, again after the key
+ * holder was replaced (a new pipe). The old one left the epoll set when it
+ * was closed; its number is not used here, for it may be another's now. */
+static void watch_sign_channel(struct worker *w)
+{
+	unsigned int epoch;
+	int fd = signchan_batch_fd(&epoch);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &w->sign_h };
+
+	if (epoch == w->sign_epoch)
+		return;
+	w->sign_epoch = epoch;
+	w->sign_fd = fd;
+	if (fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+	    (errno != EEXIST || epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0))
+		log_err("worker %d: cannot watch the key holder's answers: %s",
+			w->id, strerror(errno));
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -336,8 +356,18 @@ static void *worker_main(void *arg)
 	/* Its own sign channel to the key holder (netproc.c made one per
 	 * worker): no worker waits for another's signature. */
 	keyproxy_use_channel((unsigned int)w->id);
+	if (w->batching)
+		signchan_batch_begin(session_signature_ready);
 	while (!atomic_load(&w->stop)) {
-		int n = epoll_wait(w->epfd, evs, 64, -1);
+		int n;
+
+		if (w->batching) {
+			/* The signatures this batch asked for, in one write:
+			 * the key holder wakes once for all of them. */
+			signchan_batch_service();
+			watch_sign_channel(w);
+		}
+		n = epoll_wait(w->epfd, evs, 64, -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -371,6 +401,14 @@ static void *worker_main(void *arg)
 				worker_resume_accept(w);
 				break;
 			}
+			case EV_SIGN:
+				if (signchan_batch_collect() < 0) {
+					/* The key holder has gone: its end of
+					 * file would wake us for ever. */
+					epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->sign_fd, NULL);
+					w->sign_fd = -1;
+				}
+				break;
 			case EV_WAKE:
 				if (read(w->wakefd, &v, sizeof(v)) >= 0)
 					woken = true;
@@ -382,8 +420,11 @@ static void *worker_main(void *arg)
 		if (woken && atomic_load(&w->draining))
 			worker_close_listeners(w);
 	}
-	/* Shutting down: end every session of this worker. */
-	while (w->sessions)
+	/* Shutting down: end every session of this worker, those waiting
+	 * for a signature once their handshake has given up on it. */
+	if (w->batching)
+		signchan_batch_abandon();
+	while (w->sessions && !w->sessions->signing)
 		session_close(w->sessions, END_DRAIN, "daemon stopping");
 	session_reap(w);
 	return NULL;
@@ -405,6 +446,11 @@ static int worker_init(struct worker *w, int id)
 	timerfd_settime(w->timerfd, 0, &tick, NULL);
 	w->timer_h.kind = EV_TIMER;
 	w->wake_h.kind = EV_WAKE;
+	w->sign_h.kind = EV_SIGN;
+	/* Batched signing needs a channel of its own (signchan.c). */
+	w->batching = id < KP_MAX_CHANNELS;
+	w->sign_fd = -1;
+	w->sign_epoch = UINT_MAX;
 	ev.data.ptr = &w->timer_h;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev);
 	ev.data.ptr = &w->wake_h;
@@ -449,6 +495,17 @@ static void worker_poke(struct worker *w)
 
 	if (write(w->wakefd, &one, sizeof(one)) < 0)
 		log_warn("worker %d: cannot wake: %s", w->id, strerror(errno));
+}
+
+void workers_sign_channel_changed(unsigned int slot)
+{
+	for (int i = 0; i < g_daemon.n_workers; i++) {
+		struct worker *w = g_daemon.workers[i];
+
+		if (w && w->started && w->batching &&
+		    (unsigned int)w->id % KP_MAX_CHANNELS == slot)
+			worker_poke(w);
+	}
 }
 
 static void close_if_open(int fd)
