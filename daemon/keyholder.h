@@ -16,15 +16,17 @@
  *                 holder's ends of a new sign channel: one per thread that
  *                 makes handshakes, up to KP_MAX_CHANNELS per process)
  *   sign channels two pipes, requests one way and answers the other:
- *                 handshakes -> key holder: KH_SIGN only. A pipe costs
- *                 the kernel less than an AF_UNIX socket, which is the
- *                 larger part of a round trip's cost on one CPU. Each
- *                 message is written at once and is smaller than PIPE_BUF
- *                 (so never split); a request has a fixed size, an answer
- *                 says its own. A signer has one request in flight, but
- *                 one it gave up on (KP_ANSWER_TIMEOUT_MS) may still be
- *                 answered: the answer echoes the request's seq, and the
- *                 signer drops answers that are not to its latest.
+ *                 handshakes -> key holder: KH_SIGN only (signchan.c is
+ *                 the signer's side). A pipe costs the kernel less than an
+ *                 AF_UNIX socket, which is the larger part of a round
+ *                 trip's cost on one CPU. Every end is non-blocking. A
+ *                 request has a fixed size; a worker sends the requests of
+ *                 one event batch in one write and the key holder answers
+ *                 what one read brought in one write, each at most
+ *                 PIPE_BUF (so never split). Each answer echoes its
+ *                 request's seq: answers are matched to requests by it,
+ *                 and one its signer gave up on (KP_ANSWER_TIMEOUT_MS) is
+ *                 dropped.
  * A request on the wrong channel is refused, so a compromised network
  * process can ask for signatures but cannot load or probe files.
  *
