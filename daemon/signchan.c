@@ -385,6 +385,25 @@ static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
 
 /* ---- batched, in async jobs ---------------------------------------------- */
 
+/* Send C's queued requests, in one write. Called locked. */
+static void send_queued_locked(struct kp_channel *c)
+{
+	ssize_t n;
+
+	if (!c->out_len)
+		return;
+	do
+		n = write(c->ch.req, c->out, c->out_len);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)c->out_len) {
+		/* A full pipe (the key holder is stuck) or none. */
+		log_err("key holder: cannot send signing requests (%s)",
+			n < 0 ? strerror(errno) : "short write");
+		fail_all_locked(c);
+	}
+	c->out_len = 0;
+}
+
 /* Queue REQ and BODY on the calling worker's own channel and pause the
  * job until the answer is in (or the wait failed). */
 static int sign_batched(struct kp_channel *c, struct kh_hdr *req,
@@ -396,13 +415,15 @@ static int sign_batched(struct kp_channel *c, struct kh_hdr *req,
 	int ok;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->ch.req < 0 || c->out_len + SC_REQ_BYTES > sizeof(c->out)) {
-		/* No channel (the key holder is being replaced), or an event
-		 * batch with more handshakes than one write holds: those
-		 * sign the slow way. */
+	if (c->ch.req < 0) {
+		/* No channel: the key holder is being replaced. */
 		pthread_mutex_unlock(&c->lock);
 		return round_trip(req, body, sig, siglen, sigsize);
 	}
+	/* An event batch with more handshakes than one write holds: what
+	 * is queued goes now, the rest with the next write. */
+	if (c->out_len + SC_REQ_BYTES > sizeof(c->out))
+		send_queued_locked(c);
 	req->seq = w.seq = ++c->seq;
 	memcpy(c->out + c->out_len, req, sizeof(*req));
 	memcpy(c->out + c->out_len + sizeof(*req), body, sizeof(*body));
@@ -485,7 +506,6 @@ void signchan_batch_service(void)
 {
 	struct kp_channel *c = &channels[my_channel];
 	struct timespec now;
-	ssize_t n = 0;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->waits) {
@@ -499,18 +519,7 @@ void signchan_batch_service(void)
 			fail_wait(c, unlink_wait(c, c->waits->seq));
 		}
 	}
-	if (c->out_len) {
-		do
-			n = write(c->ch.req, c->out, c->out_len);
-		while (n < 0 && errno == EINTR);
-		if (n != (ssize_t)c->out_len) {
-			/* A full pipe (the key holder is stuck) or none. */
-			log_err("key holder: cannot send signing requests (%s)",
-				n < 0 ? strerror(errno) : "short write");
-			fail_all_locked(c);
-		}
-		c->out_len = 0;
-	}
+	send_queued_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	resume_done(c);
 }

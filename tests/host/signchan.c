@@ -6,12 +6,14 @@
  * answer pipe itself, so every step happens in an order it chooses.
  *   - the signatures of several paused jobs leave in one write, and their
  *     answers, sent in one write, resume each job with its own signature;
+ *     more than one write holds leave in as many as needed;
  *   - a wait the key holder never answers fails at the answer timeout;
  *   - a channel replaced (a new key holder) fails the waits on the old one,
  *     and the next signature goes on the new one;
  *   - a key holder that goes away fails the waits and says so.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +196,39 @@ TEST_F(signchan, one_write_each_way_for_a_batch)
 		EXPECT_EQ(1, self->s[i].ok);
 		/* Each over its own data: the answers went to the right jobs. */
 		EXPECT_TRUE(verifies(self->priv, &self->s[i]));
+	}
+}
+
+/* More handshakes in one event batch than one write holds (PIPE_BUF):
+ * the full write leaves at once, the rest with the worker's next one. */
+TEST_F(signchan, a_full_write_leaves_at_once)
+{
+	static struct signer many[40];
+	static unsigned char in[sizeof(many) / sizeof(many[0]) * REQ_BYTES];
+	const size_t per_write = PIPE_BUF / REQ_BYTES, n = sizeof(many) / sizeof(many[0]);
+	unsigned char out[300];
+	size_t got = 0;
+	ssize_t r;
+
+	ASSERT_LT(per_write, n);
+	for (size_t i = 0; i < n; i++) {
+		many[i].key = self->proxy;
+		snprintf(many[i].msg, sizeof(many[i].msg), "handshake %zu", i);
+		ASSERT_EQ(ASYNC_PAUSE, run(&many[i]));
+	}
+	ASSERT_EQ((ssize_t)(per_write * REQ_BYTES), read(self->req[0], in, sizeof(in)));
+	got = per_write * REQ_BYTES;
+	signchan_batch_service();
+	r = read(self->req[0], in + got, sizeof(in) - got);
+	ASSERT_EQ((ssize_t)((n - per_write) * REQ_BYTES), r);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = holder_answer(self->priv, in + i * REQ_BYTES, out);
+
+		ASSERT_EQ((ssize_t)len, write(self->ans[1], out, len));
+		EXPECT_EQ(0, signchan_batch_collect());
+		EXPECT_EQ(1, many[i].ready);
+		EXPECT_TRUE(many[i].ok && verifies(self->priv, &many[i]));
+		ASYNC_WAIT_CTX_free(many[i].wctx);
 	}
 }
 
