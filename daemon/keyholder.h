@@ -152,6 +152,9 @@ int signchan_sign(struct kh_hdr *req, const struct kh_sign_req *body,
  * when the signature was asked for.
  */
 void signchan_batch_begin(void (*ready)(void *owner));
+/* Handshakes a worker keeps paused at once; more sign one at a time. A
+ * batch of the key holder's holds PIPE_BUF / 108 = 37 of them. */
+#define SC_MAX_JOBS	64
 /* The handshake the calling worker's next SSL call runs for. */
 void signchan_set_owner(void *owner);
 /* The answer pipe to watch for input (-1: none now); *EPOCH changes with

@@ -580,6 +580,12 @@ static void step_handshake(struct session *s)
 		 * session_signature_ready(). */
 		s->signing = true;
 		return;
+	case SSL_ERROR_WANT_ASYNC_JOB:
+		/* The worker's jobs are all paused (SC_MAX_JOBS): this one
+		 * signs the slow way, a round trip of its own. */
+		SSL_clear_mode(s->ssl, SSL_MODE_ASYNC);
+		step_handshake(s);
+		return;
 	default:
 		handshake_failed(s, SSL_get_error(s->ssl, rc));
 	}

@@ -44,6 +44,7 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include <openssl/async.h>
 
 #include "bpf_util.h"
 #include "keyholder.h"
@@ -356,6 +357,10 @@ static void *worker_main(void *arg)
 	/* Its own sign channel to the key holder (netproc.c made one per
 	 * worker): no worker waits for another's signature. */
 	keyproxy_use_channel((unsigned int)w->id);
+	/* A paused handshake holds an async job and its stack (32 KiB):
+	 * at most SC_MAX_JOBS at once, the pool never larger. */
+	if (w->batching && ASYNC_init_thread(SC_MAX_JOBS, 0) != 1)
+		w->batching = false;
 	if (w->batching)
 		signchan_batch_begin(session_signature_ready);
 	while (!atomic_load(&w->stop)) {
@@ -427,6 +432,8 @@ static void *worker_main(void *arg)
 	while (w->sessions && !w->sessions->signing)
 		session_close(w->sessions, END_DRAIN, "daemon stopping");
 	session_reap(w);
+	if (w->batching)
+		ASYNC_cleanup_thread();
 	return NULL;
 }
 
