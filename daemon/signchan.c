@@ -129,7 +129,6 @@ static void fail_all_locked(struct kp_channel *c)
 	}
 	c->waits_tail = &c->waits;
 	c->out_len = 0;
-	c->in.have = 0;
 }
 
 struct kh_signer keyproxy_set_channel(unsigned int slot, struct kh_signer ch)
@@ -141,8 +140,10 @@ struct kh_signer keyproxy_set_channel(unsigned int slot, struct kh_signer ch)
 	old = c->ch;
 	c->ch = ch;
 	c->epoch++;
-	/* Nothing sent on the old channel will be answered on the new. */
+	/* Nothing sent on the old channel will be answered on the new, nor
+	 * does a part of an answer read from the old one belong there. */
 	fail_all_locked(c);
+	c->in.have = 0;
 	pthread_mutex_unlock(&c->lock);
 	return old;
 }
@@ -358,12 +359,14 @@ static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
 	struct kp_channel *c = lock_channel();
 	struct kh_hdr h;
 	ssize_t n;
-	int ok = 0;
+	int ok = 0, err;
 
 	n = exchange(c, req, body);
+	err = errno;
 	if (n > 0)
 		memcpy(&h, c->in.buf, sizeof(h));
 	if (n <= 0 || h.id != req->id) {
+		errno = err;
 		log_err("key holder: no answer to a signing request (%s)",
 			n < 0 ? strerror(errno) : n == 0 ? "it has gone" :
 			"malformed answer");
@@ -377,8 +380,10 @@ static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
 	}
 	if (n > 0)
 		consume(&c->in, (size_t)n);
-	else
-		c->in.have = 0;	/* what is left cannot be trusted */
+	else if (n < 0 && err == EPROTO)
+		c->in.have = 0;	/* not answers: start again from nothing */
+	/* Otherwise what was read stays: whole answers to others, or the
+	 * start of one whose rest is on its way. */
 	pthread_mutex_unlock(&c->lock);
 	return ok;
 }
@@ -539,10 +544,13 @@ int signchan_batch_collect(void)
 			consume(&c->in, (size_t)whole);
 			continue;
 		}
-		if (whole < 0) {	/* not an answer: nothing more is */
+		if (whole < 0) {
+			/* Not an answer: what waits cannot be told apart
+			 * any more. Start again from what comes next. */
+			log_err("key holder: malformed answer");
 			fail_all_locked(c);
-			gone = -1;
-			break;
+			c->in.have = 0;
+			continue;
 		}
 		r = c->ch.ans < 0 ? 0 :
 		    read_answers(c->ch.ans, &c->in, false, NULL);
