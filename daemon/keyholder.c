@@ -137,23 +137,8 @@ static void forget_key(uint32_t id)
 	*k = held[--n_held];
 }
 
-static int reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
+static void reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static int reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
-{
-	char text[256];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		len = 0;
-	if ((size_t)len >= sizeof(text))
-		len = sizeof(text) - 1;
-	return answer(fd, KH_ERROR, to, text, (size_t)len);
-}
 
 #define KH_MAX_KEY_FILE	(1 << 20)	/* a PKCS#12 with a long chain fits */
 
@@ -359,23 +344,41 @@ static void batch_answer(struct kh_batch *b, uint32_t type,
 	b->len += sizeof(h) + len;
 }
 
+/* An error answer: a sentence made of FMT and AP. */
+static void vbatch_error(struct kh_batch *b, const struct kh_hdr *to,
+			 const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+static void vbatch_error(struct kh_batch *b, const struct kh_hdr *to,
+			 const char *fmt, va_list ap)
+{
+	char text[256];
+	int len = vsnprintf(text, sizeof(text), fmt, ap);
+
+	batch_answer(b, KH_ERROR, to, text,
+		     len < 0 ? 0 : len >= (int)sizeof(text) ? sizeof(text) - 1 : (size_t)len);
+}
+
 static void batch_error(struct kh_batch *b, const struct kh_hdr *to,
 			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void batch_error(struct kh_batch *b, const struct kh_hdr *to,
 			const char *fmt, ...)
 {
-	char text[256];
 	va_list ap;
-	int len;
 
 	va_start(ap, fmt);
-	len = vsnprintf(text, sizeof(text), fmt, ap);
+	vbatch_error(b, to, fmt, ap);
 	va_end(ap);
-	if (len < 0)
-		len = 0;
-	if ((size_t)len >= sizeof(text))
-		len = sizeof(text) - 1;
-	batch_answer(b, KH_ERROR, to, text, (size_t)len);
+}
+
+/* The same on the load channel, at once (one message). */
+static void reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
+{
+	struct kh_batch b = { .fd = fd };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vbatch_error(&b, to, fmt, ap);
+	va_end(ap);
+	batch_flush(&b);
 }
 
 /* Check the signing request headed H (payload REQ) completely, then sign;
