@@ -245,9 +245,11 @@ def signing_table(json_rows):
     print()
     print("One ECDSA P-256 signature (init + sign), CPU-us, bench/signing:")
     for label, metric in (("  in process (before the split)", "inproc_us"),
-                          ("  through the key holder", "keyholder_us"),
-                          ("  overhead of the split", "overhead_us"),
-                          ("  of which a bare pipe round trip", "pipe_rt_us")):
+                          ("  key holder, a round trip each", "keyholder_us"),
+                          ("    overhead", "overhead_us"),
+                          ("    of which a bare pipe round trip", "pipe_rt_us"),
+                          ("  key holder, 16 per batch", "batched_us"),
+                          ("    overhead", "batched_overhead_us")):
         x = v.get(metric)
         print("%-*s%10s" % (width, label, "%.1f" % x if x is not None else "-"))
         json_rows.append({"row": label.strip(), "metric": metric, "value": x})
