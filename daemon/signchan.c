@@ -223,6 +223,20 @@ static struct sc_wait *unlink_wait(struct kp_channel *c, uint32_t seq)
 	return w;
 }
 
+/* W is on no list of C any more, wherever it was. Called locked. */
+static void forget_wait(struct kp_channel *c, struct sc_wait *w)
+{
+	struct sc_wait **pp;
+
+	if (unlink_wait(c, w->seq))
+		return;
+	for (pp = &c->done; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			return;
+		}
+}
+
 /* The answer headed H (payload P) to one of C's waits, if it is one: that
  * wait is filled in and put on the done list. An answer to no wait (its
  * signer gave up) is dropped. Called locked. */
@@ -443,7 +457,7 @@ static int sign_batched(struct kp_channel *c, struct kh_hdr *req,
 		if (!ASYNC_pause_job()) {
 			log_err("key holder: cannot pause the handshake");
 			pthread_mutex_lock(&c->lock);
-			unlink_wait(c, w.seq);	/* its answer will be dropped */
+			forget_wait(c, &w);	/* its answer will be dropped */
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
