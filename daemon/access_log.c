@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The access log (see access_log.h for the format): what a session was and
- * how it ended, written once, when session_close() frees it. Called on the
+ * how it ended, written once, when session_close() frees it; and the log
+ * line that says how it ended. Called on the
  * worker thread that owns the session, so the record's strings are read
  * without the worker's lock (only that thread writes them).
  */
@@ -192,4 +193,52 @@ void access_log_session(const struct session *s)
 		fprintf(stderr, "<%d>access: %s\n", LOG_LVL_INFO, line);
 	else
 		fprintf(stderr, "ktlsd: access: %s\n", line);
+}
+
+/*
+ * Every end but a clean close is logged at info with its reason, whatever
+ * the mode; at warning where the operator has something to fix (a backend
+ * or server that cannot be reached, a server refusing us).
+ */
+void access_log_end_line(const struct session *s)
+{
+	const char *k = s->conn_index >= 0 ? "connection" : "port";
+	const char *name = s->rec.port, *peer = s->rec.peer;
+	enum log_level lvl = LOG_LVL_INFO;
+
+	switch (s->end) {
+	case END_NONE:
+	case END_CLOSE:
+		log_debug("%s %s: %s: closed", k, name, peer);
+		return;
+	case END_HANDSHAKE:
+		/* A client failing is routine on an exposed port. */
+		log_msg(s->conn_index >= 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
+			"%s %s: handshake with %s failed: %s", k, name, peer,
+			s->end_reason);
+		return;
+	case END_TIMEOUT:
+		/* At most max-handshakes of them per handshake-timeout, all
+		 * at once in a flood: one line a second. */
+		admission_log(ADM_HANDSHAKE_TIMEOUT, "%s %s: handshake with %s "
+			      "timed out", k, name, peer);
+		return;
+	case END_EVICTED:
+	case END_HELLO_TIMEOUT:
+	case END_REFUSED:
+		return;		/* admission.c's line says it */
+	case END_CONNECT:
+		lvl = LOG_LVL_WARN;
+		break;
+	case END_KEYUPDATE:
+		lvl = LOG_LVL_NOTICE;
+		break;
+	case END_RESET:
+	case END_IDLE:
+	case END_DRAIN:
+	case END_ERROR:
+		break;
+	}
+	log_msg(lvl, "%s %s: %s: session ended (%s): %s", k, name, peer,
+		access_log_end_word(s->end), s->end_reason);
 }

@@ -36,5 +36,9 @@ const char *access_log_end_word(enum session_end end);
 size_t access_log_format(const struct access_entry *e, char *buf, size_t len);
 /* Write S's entry, if its generation has the access log on. */
 void access_log_session(const struct session *s);
+/* The log line for S's end: at debug for a clean close, at info with its
+ * reason for the others, at warning where the operator has something to
+ * fix; none for those admission.c already logged. */
+void access_log_end_line(const struct session *s);
 
 #endif

@@ -253,53 +253,6 @@ void session_note_end(struct session *s, enum session_end end, const char *fmt, 
 	va_end(ap);
 }
 
-/*
- * Every end but a clean close is logged at info with its reason, whatever
- * the mode; at warning where the operator has something to fix (a backend
- * or server that cannot be reached, a server refusing us).
- */
-static void log_end(const struct session *s)
-{
-	const char *k = kind(s), *name = s->rec.port, *peer = s->rec.peer;
-	enum log_level lvl = LOG_LVL_INFO;
-
-	switch (s->end) {
-	case END_NONE:
-	case END_CLOSE:
-		log_debug("%s %s: %s: closed", k, name, peer);
-		return;
-	case END_HANDSHAKE:
-		/* A client failing is routine on an exposed port. */
-		log_msg(s->conn_index >= 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
-			"%s %s: handshake with %s failed: %s", k, name, peer,
-			s->end_reason);
-		return;
-	case END_TIMEOUT:
-		/* At most max-handshakes of them per handshake-timeout, all
-		 * at once in a flood: one line a second. */
-		admission_log(ADM_HANDSHAKE_TIMEOUT, "%s %s: handshake with %s "
-			      "timed out", k, name, peer);
-		return;
-	case END_EVICTED:
-	case END_HELLO_TIMEOUT:
-	case END_REFUSED:
-		return;		/* admission.c's line says it */
-	case END_CONNECT:
-		lvl = LOG_LVL_WARN;
-		break;
-	case END_KEYUPDATE:
-		lvl = LOG_LVL_NOTICE;
-		break;
-	case END_RESET:
-	case END_IDLE:
-	case END_DRAIN:
-	case END_ERROR:
-		break;
-	}
-	log_msg(lvl, "%s %s: %s: session ended (%s): %s", k, name, peer,
-		access_log_end_word(s->end), s->end_reason);
-}
-
 void session_close(struct session *s, enum session_end end, const char *fmt, ...)
 {
 	struct worker *w = s->w;
@@ -320,7 +273,7 @@ void session_close(struct session *s, enum session_end end, const char *fmt, ...
 	if (s->end != END_EVICTED && s->end != END_HELLO_TIMEOUT &&
 	    s->end != END_REFUSED)
 		access_log_session(s);
-	log_end(s);
+	access_log_end_line(s);
 	hs_list_remove(s);
 	/* No EPOLL_CTL_DEL: closing a descriptor that no one else holds
 	 * takes it out of the epoll set, and saves a syscall per socket. */
