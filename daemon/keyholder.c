@@ -22,7 +22,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
@@ -50,28 +49,8 @@ static int send_msg(int fd, uint32_t type, uint32_t id, const void *payload,
 	return fdmsg_send(fd, &h, sizeof(h), payload, len, pass_fd);
 }
 
-/* An answer to the request headed TO (NULL: to none that could be read),
- * on the load channel (a socket) or an answer pipe: one write, which a pipe
- * keeps whole up to PIPE_BUF; larger ones are refused (a signature is at
- * most 1 KiB: RSA-8192). It carries the request's key id and seq. */
-static int answer(int fd, uint32_t type, const struct kh_hdr *to,
-		  const void *payload, size_t len)
-{
-	struct kh_hdr h = { .type = type, .id = to ? to->id : 0,
-			    .seq = to ? to->seq : 0, .len = (uint32_t)len };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
-	ssize_t n;
-
-	if (sizeof(h) + len > PIPE_BUF) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	do
-		n = writev(fd, iov, len ? 2 : 1);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)(sizeof(h) + len) ? 0 : -1;
-}
-
+static void answer(int fd, uint32_t type, const struct kh_hdr *to,
+		   const void *payload, size_t len);
 /* Of N bytes received into M: the payload length, or -2 when malformed. */
 static ssize_t payload_len(const struct kh_msg *m, ssize_t n)
 {
@@ -139,7 +118,6 @@ static void forget_key(uint32_t id)
 
 static void reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
 #define KH_MAX_KEY_FILE	(1 << 20)	/* a PKCS#12 with a long chain fits */
 
 /* The first private key in the file behind KEYFD (PEM, DER, PKCS#12
@@ -198,7 +176,8 @@ out:
 
 static void serve_load(int fd, const struct kh_msg *m, size_t len, int keyfd)
 {
-	unsigned char der[KH_MAX_PAYLOAD], *p = der;
+	/* As much as one answer carries (answer()). */
+	unsigned char der[PIPE_BUF - sizeof(struct kh_hdr)], *p = der;
 	char name[256], why[128];
 	EVP_PKEY *key;
 	int dlen;
@@ -328,7 +307,8 @@ static void batch_flush(struct kh_batch *b)
 }
 
 /* Queue an answer to the request headed TO (NULL: to none that could be
- * read), as answer() would send it. */
+ * read): it carries the request's key id and seq. At most PIPE_BUF bytes
+ * with its header (a signature is at most 1 KiB: RSA-8192). */
 static void batch_answer(struct kh_batch *b, uint32_t type,
 			 const struct kh_hdr *to, const void *payload, size_t len)
 {
@@ -369,7 +349,17 @@ static void batch_error(struct kh_batch *b, const struct kh_hdr *to,
 	va_end(ap);
 }
 
-/* The same on the load channel, at once (one message). */
+/* An answer on the load channel, at once (one message). */
+static void answer(int fd, uint32_t type, const struct kh_hdr *to,
+		   const void *payload, size_t len)
+{
+	struct kh_batch b = { .fd = fd };
+
+	batch_answer(&b, type, to, payload, len);
+	batch_flush(&b);
+}
+
+/* The same for an error. */
 static void reply_error(int fd, const struct kh_hdr *to, const char *fmt, ...)
 {
 	struct kh_batch b = { .fd = fd };
