@@ -237,6 +237,23 @@ static void forget_wait(struct kp_channel *c, struct sc_wait *w)
 		}
 }
 
+/* W as the answer headed H (payload P) leaves it: signed, or failed (a
+ * refusal is logged with the key holder's sentence). */
+static void settle(struct sc_wait *w, const struct kh_hdr *h,
+		   const unsigned char *p)
+{
+	if (h->type == KH_OK && h->len <= sizeof(w->sig)) {
+		memcpy(w->sig, p, h->len);
+		w->siglen = h->len;
+		w->state = SC_SIGNED;
+		return;
+	}
+	if (h->type == KH_ERROR)
+		log_err("key holder refused to sign: %.*s", (int)h->len,
+			(const char *)p);
+	w->state = SC_FAILED;
+}
+
 /* The answer headed H (payload P) to one of C's waits, if it is one: that
  * wait is filled in and put on the done list. An answer to no wait (its
  * signer gave up) is dropped. Called locked. */
@@ -247,18 +264,24 @@ static void answer_wait(struct kp_channel *c, const struct kh_hdr *h,
 
 	if (!w)
 		return;
-	if (h->type == KH_OK && h->len <= sizeof(w->sig)) {
-		memcpy(w->sig, p, h->len);
-		w->siglen = h->len;
-		w->state = SC_SIGNED;
-		w->next = c->done;
-		c->done = w;
-		return;
+	settle(w, h, p);
+	w->next = c->done;
+	c->done = w;
+}
+
+/* W's signature into SIG (SIGSIZE bytes), wiped from W: 1, or 0 when W
+ * failed or it does not fit. */
+static int take_signature(struct sc_wait *w, unsigned char *sig,
+			  size_t *siglen, size_t sigsize)
+{
+	int ok = w->state == SC_SIGNED && w->siglen <= sigsize;
+
+	if (ok) {
+		memcpy(sig, w->sig, w->siglen);
+		*siglen = w->siglen;
 	}
-	if (h->type == KH_ERROR)
-		log_err("key holder refused to sign: %.*s", (int)h->len,
-			(const char *)p);
-	fail_wait(c, w);
+	OPENSSL_cleanse(w->sig, w->siglen);
+	return ok;
 }
 
 /* ---- blocking round trip ----------------------------------------------- */
@@ -371,9 +394,10 @@ static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
 		      unsigned char *sig, size_t *siglen, size_t sigsize)
 {
 	struct kp_channel *c = lock_channel();
+	struct sc_wait w = { .state = SC_FAILED };
 	struct kh_hdr h;
 	ssize_t n;
-	int ok = 0, err;
+	int err;
 
 	n = exchange(c, req, body);
 	err = errno;
@@ -384,13 +408,8 @@ static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
 		log_err("key holder: no answer to a signing request (%s)",
 			n < 0 ? strerror(errno) : n == 0 ? "it has gone" :
 			"malformed answer");
-	} else if (h.type == KH_ERROR) {
-		log_err("key holder refused to sign: %.*s", (int)h.len,
-			(const char *)c->in.buf + sizeof(h));
-	} else if (h.type == KH_OK && h.len <= sigsize) {
-		memcpy(sig, c->in.buf + sizeof(h), h.len);
-		*siglen = h.len;
-		ok = 1;
+	} else {
+		settle(&w, &h, c->in.buf + sizeof(h));
 	}
 	if (n > 0)
 		consume(&c->in, (size_t)n);
@@ -399,7 +418,7 @@ static int round_trip(struct kh_hdr *req, const struct kh_sign_req *body,
 	/* Otherwise what was read stays: whole answers to others, or the
 	 * start of one whose rest is on its way. */
 	pthread_mutex_unlock(&c->lock);
-	return ok;
+	return take_signature(&w, sig, siglen, sigsize);
 }
 
 /* ---- batched, in async jobs ---------------------------------------------- */
@@ -431,7 +450,6 @@ static int sign_batched(struct kp_channel *c, struct kh_hdr *req,
 {
 	struct sc_wait w = { .state = SC_WAITING, .owner = my_owner,
 			     .ready = my_ready };
-	int ok;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->ch.req < 0) {
@@ -461,13 +479,7 @@ static int sign_batched(struct kp_channel *c, struct kh_hdr *req,
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
-	ok = w.state == SC_SIGNED && w.siglen <= sigsize;
-	if (ok) {
-		memcpy(sig, w.sig, w.siglen);
-		*siglen = w.siglen;
-	}
-	OPENSSL_cleanse(w.sig, w.siglen);
-	return ok;
+	return take_signature(&w, sig, siglen, sigsize);
 }
 
 int signchan_sign(struct kh_hdr *req, const struct kh_sign_req *body,
