@@ -161,8 +161,9 @@ void signchan_set_owner(void *owner);
  * the channel, and the worker then watches the new one. */
 int signchan_batch_fd(unsigned int *epoch);
 /* Before the worker waits for events: fail the waits past their time,
- * send the queued requests in one write, resume what is done. */
-void signchan_batch_service(void);
+ * send the queued requests in one write, resume what is done. Returns the
+ * channel's epoch (signchan_batch_fd). */
+unsigned int signchan_batch_service(void);
 /* The answer pipe has input: read the answers and resume their
  * handshakes. -1 when the key holder has gone (stop watching the pipe:
  * its end of file stays readable), else 0. */

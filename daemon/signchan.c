@@ -514,16 +514,19 @@ int signchan_batch_fd(unsigned int *epoch)
 	return fd;
 }
 
-/* Hand the done waits of C back to their workers. Not called locked: a
- * handshake resumed may sign again. */
-static void resume_done(struct kp_channel *c)
+/* Take C's done waits. Called locked. */
+static struct sc_wait *take_done_locked(struct kp_channel *c)
 {
-	struct sc_wait *w;
+	struct sc_wait *w = c->done;
 
-	pthread_mutex_lock(&c->lock);
-	w = c->done;
 	c->done = NULL;
-	pthread_mutex_unlock(&c->lock);
+	return w;
+}
+
+/* Hand the waits W (a done list) back to their worker. Not called locked:
+ * a handshake resumed may sign again. */
+static void resume(struct sc_wait *w)
+{
 	while (w) {
 		/* After ready() the job may have ended and W with it. */
 		struct sc_wait *next = w->next;
@@ -533,10 +536,12 @@ static void resume_done(struct kp_channel *c)
 	}
 }
 
-void signchan_batch_service(void)
+unsigned int signchan_batch_service(void)
 {
 	struct kp_channel *c = &channels[my_channel];
+	struct sc_wait *done;
 	struct timespec now;
+	unsigned int epoch;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->waits) {
@@ -551,13 +556,17 @@ void signchan_batch_service(void)
 		}
 	}
 	send_queued_locked(c);
+	done = take_done_locked(c);
+	epoch = c->epoch;
 	pthread_mutex_unlock(&c->lock);
-	resume_done(c);
+	resume(done);
+	return epoch;
 }
 
 int signchan_batch_collect(void)
 {
 	struct kp_channel *c = &channels[my_channel];
+	struct sc_wait *done;
 	int r, gone = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -588,17 +597,20 @@ int signchan_batch_collect(void)
 		if (r < 0)		/* EAGAIN: all read */
 			break;
 	}
+	done = take_done_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	resume_done(c);
+	resume(done);
 	return gone;
 }
 
 void signchan_batch_abandon(void)
 {
 	struct kp_channel *c = &channels[my_channel];
+	struct sc_wait *done;
 
 	pthread_mutex_lock(&c->lock);
 	fail_all_locked(c);
+	done = take_done_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	resume_done(c);
+	resume(done);
 }

@@ -338,8 +338,6 @@ static void watch_sign_channel(struct worker *w)
 	int fd = signchan_batch_fd(&epoch);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &w->sign_h };
 
-	if (epoch == w->sign_epoch)
-		return;
 	w->sign_epoch = epoch;
 	w->sign_fd = fd;
 	if (fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
@@ -369,8 +367,8 @@ static void *worker_main(void *arg)
 		if (w->batching) {
 			/* The signatures this batch asked for, in one write:
 			 * the key holder wakes once for all of them. */
-			signchan_batch_service();
-			watch_sign_channel(w);
+			if (signchan_batch_service() != w->sign_epoch)
+				watch_sign_channel(w);
 		}
 		n = epoll_wait(w->epfd, evs, 64, -1);
 
